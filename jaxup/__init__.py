@@ -1,0 +1,18 @@
+"""jaxup: every upsampling technique as a pure, composable JAX function.
+
+Each upsampler is the transpose (the VJP) of a downsampler; see the README for the table.
+"""
+
+from jaxup._src.geometry import conv_output_size as conv_output_size
+from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
+from jaxup._src.layout import Layout as Layout
+from jaxup._src.layout import parse_layout as parse_layout
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Layout",
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "parse_layout",
+]
