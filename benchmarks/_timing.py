@@ -1,0 +1,56 @@
+"""Timing and memory helpers shared by the benchmark scripts.
+
+Each benchmark compares candidates on the same inputs in the same process: compile first
+(timed separately), then alternate the candidates call by call and report medians, so that
+drift of the machine hits every candidate alike. Results are blocked on before the clock stops.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Mapping
+
+import jax
+
+
+def _block(x):
+  return jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, x)
+
+
+def compile_stats(fn: Callable, *args) -> dict:
+  """Compile time (s) and XLA memory_analysis (bytes) of ``jax.jit(fn)`` on ``args``."""
+  start = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  seconds = time.perf_counter() - start
+  stats = {"compile_s": seconds, "temp_bytes": None, "output_bytes": None}
+  mem = compiled.memory_analysis()
+  if mem is not None:
+    stats["temp_bytes"] = int(mem.temp_size_in_bytes)
+    stats["output_bytes"] = int(mem.output_size_in_bytes)
+  return stats
+
+
+def compare(candidates: Mapping[str, Callable[[], object]], *, repeats: int = 30,
+            warmup: int = 2) -> dict[str, float]:
+  """Median seconds per call of each zero-argument callable, alternating between them.
+
+  The callables must already be compiled (call them once before, or rely on ``warmup``).
+  """
+  for fn in candidates.values():
+    for _ in range(warmup):
+      _block(fn())
+  times = {name: [] for name in candidates}
+  for _ in range(repeats):
+    for name, fn in candidates.items():
+      start = time.perf_counter()
+      _block(fn())
+      times[name].append(time.perf_counter() - start)
+  return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def format_row(label: str, medians: Mapping[str, float], baseline: str) -> str:
+  """One table row: each candidate's median in ms and its ratio to ``baseline``."""
+  base = medians[baseline]
+  cells = [f"{name}={t * 1e3:.2f}ms ({t / base:.2f}x)" for name, t in medians.items()]
+  return f"{label}: " + ", ".join(cells)

@@ -1,0 +1,55 @@
+"""Property checks shared by the test modules."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TOLERANCES = {
+    np.dtype(np.float16): 1e-2,
+    np.dtype(jnp.bfloat16): 5e-2,
+    np.dtype(np.float32): 1e-5,
+    np.dtype(np.float64): 1e-12,
+}
+
+
+def tol(dtype) -> float:
+  """A relative/absolute tolerance for results computed in ``dtype``."""
+  return TOLERANCES[np.dtype(dtype)]
+
+
+def random(shape, dtype=np.float64, seed=0):
+  """Standard normal test data of ``shape`` as a jax array of ``dtype``."""
+  rng = np.random.default_rng(seed)
+  return jnp.asarray(rng.standard_normal(shape), dtype=dtype)
+
+
+def assert_adjoint(up, x, down=None, *, rtol=1e-10):
+  """Checks ``<up(x), y> == <x, down(y)>`` for random ``y``.
+
+  ``down`` defaults to ``jax.linear_transpose(up, x)``; pass the named downsampling adjoint to
+  check that ``up``'s transpose is it.
+  """
+  y_struct = jax.eval_shape(up, x)
+  y = random(y_struct.shape, y_struct.dtype, seed=1)
+  if down is None:
+    transpose = jax.linear_transpose(up, x)
+    down = lambda v: transpose(v)[0]
+  lhs = jnp.vdot(up(x), y)
+  rhs = jnp.vdot(x, down(y))
+  np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=rtol)
+
+
+def assert_jit_eager_vmap(fn, x, *, batch_axis=0, rtol=1e-12):
+  """``fn`` gives the same result eagerly, under ``jit``, and under ``vmap`` over the batch.
+
+  ``fn`` maps a batched array to a batched array whose batch axis is ``batch_axis``. The vmap
+  check calls ``fn`` on single items with the batch axis restored by ``expand_dims``.
+  """
+  eager = fn(x)
+  jitted = jax.jit(fn)(x)
+  np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=rtol, atol=rtol)
+  per_item = lambda xi: jnp.squeeze(fn(jnp.expand_dims(xi, batch_axis)), batch_axis)
+  mapped = jax.vmap(per_item, in_axes=batch_axis, out_axes=batch_axis)(x)
+  np.testing.assert_allclose(np.asarray(mapped), np.asarray(eager), rtol=rtol, atol=rtol)
