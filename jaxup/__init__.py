@@ -3,6 +3,8 @@
 Each upsampler is the transpose (the VJP) of a downsampler; see the README for the table.
 """
 
+from jaxup._src.conv import conv as conv
+from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
 from jaxup._src.layout import Layout as Layout
@@ -12,7 +14,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Layout",
+    "conv",
     "conv_output_size",
+    "conv_transpose",
     "conv_transpose_output_size",
     "parse_layout",
 ]

@@ -160,6 +160,13 @@ def resolve_padding(
   return tuple(padding)
 
 
+def _check_positive_scalar(value, name: str):
+  value = _as_int(value, name)
+  if value < 1:
+    raise ValueError(f"{name}={value!r} must be positive")
+  return value
+
+
 def _spatial_args(size, padding, kernel_size, stride, dilation, output_padding=0):
   """Normalises the arguments of the output-size formulas to per-axis tuples.
 
@@ -169,13 +176,14 @@ def _spatial_args(size, padding, kernel_size, stride, dilation, output_padding=0
   """
   scalar = _is_scalar(size)
   if scalar:
-    size = (size,)
-    if not isinstance(padding, str) and not _is_scalar(padding):
-      padding = (tuple(padding),)
-    elif not isinstance(padding, str):
-      padding = (padding,)
-    kernel_size, stride, dilation, output_padding = (
-        (v,) if _is_scalar(v) else v for v in (kernel_size, stride, dilation, output_padding))
+    size = (_check_positive_scalar(size, "size"),)
+    if not isinstance(padding, str):
+      padding = (tuple(padding),) if not _is_scalar(padding) else (padding,)
+    kernel_size, stride, dilation = (
+        (_check_positive_scalar(v, name),) if _is_scalar(v) else v
+        for v, name in ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
+    if _is_scalar(output_padding):
+      output_padding = (output_padding,)
   n = len(tuple(size))
   sizes = normalize_ints(size, n, "size")
   kernel_sizes = normalize_ints(kernel_size, n, "kernel_size")
