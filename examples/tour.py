@@ -1,0 +1,65 @@
+"""A tour of every upsampling technique in jaxup, on the seed's worked examples.
+
+  python examples/tour.py
+
+Each section shows an upsampler next to the downsampler it is the transpose of.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxup
+
+
+def show(title: str, array) -> None:
+  print(f"{title}:")
+  print(textwrap.indent(np.array2string(np.asarray(array), separator=", ", precision=2), "    "))
+  print()
+
+
+def section(title: str) -> None:
+  print("=" * 72)
+  print(title)
+  print("=" * 72)
+
+
+def convolution() -> None:
+  section("Downsample via convolution; upsample via transposed convolution")
+  x = jnp.arange(75.0).reshape(5, 5, 3)  # one (5, 5, 3) image, layout HWC
+  kernel = jnp.ones((3, 3, 3, 1)) / 27.0  # [kH, kW, C_in, C_out]
+  y = jaxup.conv(x, kernel, layout="HWC")
+  print(f"conv: (5, 5, 3) image * (3, 3, 3) kernel, stride 1 -> {y.shape[:2]}; "
+        f"conv_output_size((5, 5), 3) = {jaxup.conv_output_size((5, 5), 3)}")
+  show("3x3 box mean of the (5, 5, 3) image", y[..., 0])
+
+  x = jnp.array([[1.0, 2.0], [3.0, 4.0]])[:, :, None]
+  kernel = jnp.full((2, 2, 1, 1), 5.0)
+  show("conv_transpose([[1, 2], [3, 4]], 2x2 kernel of 5s, stride 1)",
+       jaxup.conv_transpose(x, kernel, layout="HWC")[..., 0])
+  print("conv_transpose_output_size((2, 2), 2) =", jaxup.conv_transpose_output_size((2, 2), 2))
+
+  # The transpose is the VJP of the convolution: the same numbers come from jax.vjp.
+  _, vjp = jax.vjp(lambda z: jaxup.conv(z, kernel, layout="HWC"), jnp.zeros((3, 3, 1)))
+  show("the same, as jax.vjp of conv", vjp(x)[0][..., 0])
+
+  x = jnp.array([[1.0, 2.0], [3.0, 4.0]])[:, :, None]
+  show("conv_transpose, 3x3 kernel of 1s, stride 2, padding 1, output_padding 1 (2x upsample)",
+       jaxup.conv_transpose(x, jnp.ones((3, 3, 1, 1)), stride=2, padding=1, output_padding=1,
+                            layout="HWC")[..., 0])
+
+
+SECTIONS = [convolution]
+
+
+def main() -> None:
+  for run in SECTIONS:
+    run()
+
+
+if __name__ == "__main__":
+  main()
