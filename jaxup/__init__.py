@@ -5,6 +5,7 @@ Each upsampler is the transpose (the VJP) of a downsampler; see the README for t
 
 from jaxup._src.conv import conv as conv
 from jaxup._src.conv import conv_transpose as conv_transpose
+from jaxup._src.conv import kernel_from_torch as kernel_from_torch
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
 from jaxup._src.layout import Layout as Layout
@@ -18,5 +19,6 @@ __all__ = [
     "conv_output_size",
     "conv_transpose",
     "conv_transpose_output_size",
+    "kernel_from_torch",
     "parse_layout",
 ]

@@ -468,3 +468,27 @@ def test_errors_name_the_argument_and_value(fn_name, kernel_shape, kwargs, error
 def test_integer_inputs_are_rejected():
   with pytest.raises(TypeError, match="x must have a floating-point dtype, got int32"):
     jaxup.conv(jnp.zeros((1, 4, 4, 1), jnp.int32), jnp.zeros((2, 2, 1, 1)))
+
+
+def test_kernel_from_torch_loads_conv_and_conv_transpose_weights():
+  torch = pytest.importorskip("torch")
+  torch.manual_seed(0)
+  x = torch.randn(2, 4, 6, 5, dtype=torch.float64)
+  conv = torch.nn.Conv2d(4, 6, (3, 2), stride=2, padding=1, groups=2, dtype=torch.float64)
+  convt = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1,
+                                   groups=2, dilation=(1, 2), dtype=torch.float64)
+  with torch.no_grad():
+    expected = conv(x).numpy() - conv.bias.numpy()[:, None, None]
+    expected_t = convt(x).numpy() - convt.bias.numpy()[:, None, None]
+  xj = jnp.asarray(x.numpy())
+  got = jaxup.conv(xj, jaxup.kernel_from_torch(conv.weight), stride=2, padding=1, groups=2,
+                   layout="NCHW")
+  got_t = jaxup.conv_transpose(xj, jaxup.kernel_from_torch(convt.weight), stride=2, padding=1,
+                               output_padding=1, groups=2, dilation=(1, 2), layout="NCHW")
+  np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+  np.testing.assert_allclose(got_t, expected_t, rtol=1e-10, atol=1e-10)
+
+
+def test_kernel_from_torch_rejects_other_ranks():
+  with pytest.raises(ValueError, match=r"weight has rank 2 \(shape \(3, 4\)\)"):
+    jaxup.kernel_from_torch(np.zeros((3, 4)))

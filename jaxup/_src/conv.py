@@ -120,10 +120,10 @@ def conv(
     The seed's example: a (5, 5, 3) image and a (3, 3, 3) kernel at stride 1 give a 3x3 map.
 
     >>> import jax.numpy as jnp
-import numpy as np
+    >>> import jaxup
     >>> x = jnp.ones((5, 5, 3))
     >>> kernel = jnp.ones((3, 3, 3, 1))
-    >>> y = conv(x, kernel, layout="HWC")
+    >>> y = jaxup.conv(x, kernel, layout="HWC")
     >>> y.shape
     (3, 3, 1)
     >>> print(y[..., 0])
@@ -279,14 +279,14 @@ def conv_transpose(
     The seed's example: a 2x2 input and a 2x2 kernel of fives at stride 1.
 
     >>> import jax.numpy as jnp
-import numpy as np
+    >>> import jaxup
     >>> x = jnp.array([[1.0, 2.0], [3.0, 4.0]])[:, :, None]  # [H, W, C]
     >>> kernel = jnp.full((2, 2, 1, 1), 5.0)
-    >>> print(conv_transpose(x, kernel, layout="HWC")[..., 0])
+    >>> print(jaxup.conv_transpose(x, kernel, layout="HWC")[..., 0])
     [[ 5. 15. 10.]
      [20. 50. 30.]
      [15. 35. 20.]]
-    >>> conv_transpose_output_size((2, 2), 2)
+    >>> jaxup.conv_transpose_output_size((2, 2), 2)
     (3, 3)
   """
   x, kernel, lay = _check_inputs(x, kernel, groups, layout, transpose=True)
@@ -397,3 +397,40 @@ _CHANNELS_LAST = {
     2: ("NHWC", "HWIO", "NHWC"),
     3: ("NDHWC", "DHWIO", "NDHWC"),
 }
+
+
+def kernel_from_torch(weight) -> jax.Array:
+  """Converts a PyTorch convolution weight to a jaxup kernel.
+
+  ``[C_out, C_in // groups, *K]`` (``Conv{1,2,3}d.weight``) becomes
+  ``[*K, C_in // groups, C_out]`` for :func:`conv`, and ``[C_in, C_out // groups, *K]``
+  (``ConvTranspose{1,2,3}d.weight``) becomes ``[*K, C_out // groups, C_in]`` for
+  :func:`conv_transpose`: the same move of the two leading axes to the end, no flip. The
+  convolution's ``stride``, ``padding``, ``output_padding``, ``dilation`` and ``groups`` carry over
+  unchanged.
+
+  Args:
+    weight: a ``torch.Tensor`` (any device; it is detached and copied to the host) or an array
+      of rank 3 to 5.
+
+  Returns:
+    The kernel as a ``jax.Array`` of the weight's dtype.
+
+  Raises:
+    ValueError: if ``weight`` does not have rank 3, 4 or 5.
+
+  Example:
+    >>> import numpy as np
+    >>> import jaxup
+    >>> weight = np.zeros((8, 3, 5, 4))  # Conv2d(3, 8, kernel_size=(5, 4)).weight
+    >>> jaxup.kernel_from_torch(weight).shape
+    (5, 4, 3, 8)
+  """
+  if hasattr(weight, "detach"):
+    weight = weight.detach().cpu().numpy()
+  weight = jnp.asarray(weight)
+  if weight.ndim not in (3, 4, 5):
+    raise ValueError(
+        f"weight has rank {weight.ndim} (shape {weight.shape}); expected a PyTorch convolution "
+        "weight of rank 3, 4 or 5: [C_out, C_in // groups, *K] or [C_in, C_out // groups, *K]")
+  return jnp.moveaxis(weight, (0, 1), (-1, -2))
