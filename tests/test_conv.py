@@ -202,7 +202,7 @@ def test_conv_matches_pytorch_on_a_random_grid():
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(1)
   ran = 0
-  while ran < 120:
+  while ran < 80:
     n, groups, c_in, c_out, k, s, d, sizes, p, _, layout, dtype = _random_config(rng, False)
     pairs = [pi if isinstance(pi, tuple) else (pi, pi) for pi in p]
     if any(sz + lo + hi < di * (ki - 1) + 1 for sz, (lo, hi), ki, di in zip(sizes, pairs, k, d)):
@@ -222,14 +222,13 @@ def test_conv_matches_pytorch_on_a_random_grid():
     np.testing.assert_allclose(_from_layout(got, layout), expected.numpy(), rtol=tol, atol=tol,
                                err_msg=str((n, groups, k, s, d, sizes, p, layout)))
     ran += 1
-  assert ran == 120
 
 
 def test_conv_transpose_matches_pytorch_on_a_random_grid():
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(2)
   ran = 0
-  while ran < 200:
+  while ran < 120:
     n, groups, c_in, c_out, k, s, d, sizes, p, op, layout, dtype = _random_config(rng, True)
     pairs = [pi if isinstance(pi, tuple) else (pi, pi) for pi in p]
     out = [(i - 1) * si - lo - hi + di * (ki - 1) + o + 1
@@ -251,7 +250,6 @@ def test_conv_transpose_matches_pytorch_on_a_random_grid():
     np.testing.assert_allclose(_from_layout(got, layout), expected.numpy(), rtol=tol, atol=tol,
                                err_msg=str((n, groups, k, s, d, sizes, p, op, layout)))
     ran += 1
-  assert ran == 200
 
 
 def test_every_valid_output_padding_matches_pytorch():
