@@ -1,6 +1,8 @@
 """Strict numerics for every test and doctest: float64 available, rank promotion raises,
 warnings are errors (pyproject.toml)."""
 
+import importlib.util
+
 import jax
 import pytest
 
@@ -13,3 +15,12 @@ def _seeded_numpy():
   import numpy as np
 
   np.random.seed(0)
+
+
+# The framework layers are optional extras: skip their doctests where the framework is absent.
+collect_ignore = [
+    path
+    for module, path in (("flax", "jaxup/flax.py"), ("flax", "jaxup/nnx.py"),
+                         ("haiku", "jaxup/haiku.py"))
+    if importlib.util.find_spec(module) is None
+]

@@ -1,0 +1,117 @@
+"""Flax nnx layers over jaxup's functions (needs ``pip install jaxup[flax]``).
+
+The same layers as :mod:`jaxup.flax`, in nnx's eager style: parameters are created in
+``__init__``, so the number of input channels and the spatial rank (from ``kernel_size``) are
+given up front, as in ``nnx.ConvTranspose``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import lax
+
+from jaxup._src import layers
+from jaxup._src.conv import conv_transpose
+from jaxup._src.geometry import Padding
+from jaxup._src.layout import parse_layout
+
+__all__ = ["ConvTranspose"]
+
+IntOrSeq = Union[int, Sequence[int]]
+
+
+class ConvTranspose(nnx.Module):
+  """Transposed convolution with PyTorch semantics: :func:`jaxup.conv_transpose` plus a bias.
+
+  Shapes, channels-last: ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
+  ``S_out = (S - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1``. The kernel is
+  ``[*K, out_features // groups, in_features]``, the kernel of the convolution being transposed.
+
+  Args:
+    in_features: input channels.
+    out_features: output channels.
+    kernel_size: one int per spatial axis (a tuple: its length sets the spatial rank).
+    stride, padding, output_padding, dilation, groups: as in :func:`jaxup.conv_transpose`.
+    use_bias: whether to add a bias of shape ``[out_features]``.
+    layout: the input layout; ``None`` is channels-last with a batch axis.
+    param_dtype: the parameters' dtype.
+    precision: passed to ``lax.conv_general_dilated``.
+    kernel_init, bias_init: initialisers.
+    rngs: the random streams for the initialisers.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> layer = ConvTranspose(16, 4, (3, 3), stride=2, padding=1, output_padding=1,
+    ...                       rngs=nnx.Rngs(0))
+    >>> layer(jnp.ones((1, 8, 8, 16))).shape
+    (1, 16, 16, 4)
+  """
+
+  def __init__(
+      self,
+      in_features: int,
+      out_features: int,
+      kernel_size: Sequence[int],
+      *,
+      stride: IntOrSeq = 1,
+      padding: Padding = 0,
+      output_padding: IntOrSeq = 0,
+      dilation: IntOrSeq = 1,
+      groups: int = 1,
+      use_bias: bool = True,
+      layout: Optional[str] = None,
+      param_dtype: Any = jnp.float32,
+      precision: lax.PrecisionLike = None,
+      kernel_init: Optional[Callable] = None,
+      bias_init: Callable = jax.nn.initializers.zeros,
+      rngs: nnx.Rngs,
+  ):
+    if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
+      raise TypeError(
+          f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
+          "such as (3, 3); its length sets the spatial rank")
+    if layout is not None:
+      parse_layout(layout, len(layout))
+    shape = layers.conv_transpose_kernel_shape_for(
+        len(kernel_size), in_features, out_features, kernel_size, groups)
+    kernel_init = kernel_init or layers.default_kernel_init()
+    self.kernel = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
+    self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+    self.stride, self.padding, self.output_padding = stride, padding, output_padding
+    self.dilation, self.groups, self.layout, self.precision = dilation, groups, layout, precision
+
+  def __call__(self, x: jax.Array, output_size: Optional[IntOrSeq] = None) -> jax.Array:
+    """Applies the layer; ``output_size`` picks among the valid output sizes."""
+    y = conv_transpose(
+        x, self.kernel[...], stride=self.stride, padding=self.padding,
+        output_padding=0 if output_size is not None else self.output_padding,
+        output_size=output_size, dilation=self.dilation, groups=self.groups,
+        layout=self.layout, precision=self.precision)
+    if self.bias is not None:
+      y = layers.add_bias(y, self.bias[...], parse_layout(self.layout, y.ndim))
+    return y
+
+  @classmethod
+  def from_torch(cls, module: Any) -> "ConvTranspose":
+    """The layer equal to a PyTorch ``ConvTranspose{1,2,3}d``, weights loaded.
+
+    The layer takes PyTorch's channels-first arrays (layout ``NCW``, ``NCHW`` or ``NCDHW``);
+    set ``layer.layout = None`` for channels-last ones.
+    """
+    config = layers.torch_conv_transpose_config(module)
+    n = len(config["kernel_size"])
+    layout = {1: "NCW", 2: "NCHW", 3: "NCDHW"}[n]
+    layer = cls(config["in_features"], config["features"], config["kernel_size"],
+                stride=config["stride"], padding=config["padding"],
+                output_padding=config["output_padding"], dilation=config["dilation"],
+                groups=config["groups"], use_bias=config["use_bias"], layout=layout,
+                param_dtype=config["kernel"].dtype, rngs=nnx.Rngs(0))
+    layer.kernel[...] = config["kernel"]
+    if config["use_bias"]:
+      layer.bias[...] = config["bias"]
+    return layer

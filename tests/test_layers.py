@@ -1,0 +1,94 @@
+"""Flax linen, nnx and Haiku layers: PyTorch weights load and give PyTorch's numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxup
+from tests.helpers import random
+
+
+@pytest.fixture(scope="module")
+def torch_layer():
+  torch = pytest.importorskip("torch")
+  torch.manual_seed(0)
+  layer = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1,
+                                   groups=2, dilation=(1, 2), dtype=torch.float64)
+  x = torch.randn(2, 4, 5, 3, dtype=torch.float64)
+  with torch.no_grad():
+    expected = layer(x).numpy()
+  return layer, jnp.asarray(x.numpy()), expected
+
+
+def test_linen_conv_transpose_loads_pytorch(torch_layer):
+  jflax = pytest.importorskip("jaxup.flax")
+  module, x, expected = torch_layer
+  layer, variables = jflax.conv_transpose_variables(module)
+  np.testing.assert_allclose(layer.apply(variables, x), expected, rtol=1e-10, atol=1e-10)
+  # The same variables serve a channels-last layer.
+  nhwc = layer.clone(layout=None).apply(variables, jnp.moveaxis(x, 1, -1))
+  np.testing.assert_allclose(jnp.moveaxis(nhwc, -1, 1), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_nnx_conv_transpose_loads_pytorch(torch_layer):
+  jnnx = pytest.importorskip("jaxup.nnx")
+  module, x, expected = torch_layer
+  layer = jnnx.ConvTranspose.from_torch(module)
+  np.testing.assert_allclose(layer(x), expected, rtol=1e-10, atol=1e-10)
+  layer.layout = None
+  np.testing.assert_allclose(jnp.moveaxis(layer(jnp.moveaxis(x, 1, -1)), -1, 1), expected,
+                             rtol=1e-10, atol=1e-10)
+
+
+def test_haiku_conv_transpose_loads_pytorch(torch_layer):
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  module, x, expected = torch_layer
+  kwargs, params = jhk.conv_transpose_params(module, name="up")
+  f = hk.without_apply_rng(hk.transform(lambda x: jhk.ConvTranspose(**kwargs, name="up")(x)))
+  assert jax.tree_util.tree_structure(f.init(jax.random.key(0), x)) == \
+      jax.tree_util.tree_structure(params)
+  np.testing.assert_allclose(f.apply(params, x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_layers_init_shapes_and_output_size():
+  jflax = pytest.importorskip("jaxup.flax")
+  jnnx = pytest.importorskip("jaxup.nnx")
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  from flax import nnx
+
+  x = random((2, 5, 4, 6), np.float32)
+  kw = dict(stride=2, padding=1, groups=3)
+  layer = jflax.ConvTranspose(features=9, kernel_size=3, **kw)
+  variables = layer.init(jax.random.key(0), x)
+  assert variables["params"]["kernel"].shape == (3, 3, 3, 6)
+  y = layer.apply(variables, x, output_size=(10, 8))
+  assert y.shape == (2, 10, 8, 9)
+  expected = jaxup.conv_transpose(x, variables["params"]["kernel"], output_size=(10, 8), **kw)
+  np.testing.assert_allclose(y, expected, rtol=1e-6)  # zero-initialised bias
+
+  nlayer = jnnx.ConvTranspose(6, 9, (3, 3), **kw, rngs=nnx.Rngs(0))
+  assert nlayer.kernel[...].shape == (3, 3, 3, 6)
+  assert nlayer(x, output_size=(10, 8)).shape == (2, 10, 8, 9)
+
+  f = hk.transform(lambda x: jhk.ConvTranspose(9, 3, **kw)(x, output_size=(10, 8)))
+  params = f.init(jax.random.key(0), x)
+  assert params["conv_transpose"]["w"].shape == (3, 3, 3, 6)
+  assert f.apply(params, None, x).shape == (2, 10, 8, 9)
+
+
+def test_layer_errors():
+  jflax = pytest.importorskip("jaxup.flax")
+  jnnx = pytest.importorskip("jaxup.nnx")
+  from flax import nnx
+
+  x = jnp.zeros((1, 4, 4, 6))
+  with pytest.raises(ValueError, match=r"groups=4 must divide the output features \(9\)"):
+    jflax.ConvTranspose(features=9, kernel_size=3, groups=4).init(jax.random.key(0), x)
+  with pytest.raises(TypeError, match=r"kernel_size=3 must be a tuple"):
+    jnnx.ConvTranspose(6, 9, 3, rngs=nnx.Rngs(0))
+  with pytest.raises(TypeError, match=r"expected a torch.nn.ConvTranspose1d/2d/3d module"):
+    torch = pytest.importorskip("torch")
+    jflax.conv_transpose_variables(torch.nn.Conv2d(2, 2, 3))
