@@ -426,6 +426,10 @@ def resize(
   ``recompute_scale_factor`` is not set) and ONNX (``scales``), also drives the coordinate map;
   ``recompute_scale=True`` uses ``S_out / S_in`` instead. ``align_corners`` and
   ``pytorch_half_pixel`` use the integer output size, as the ONNX specification writes.
+  PyTorch 2 departs from its own rule in three kernels: ``linear`` modes and antialiasing copy an
+  axis whose size ``floor(S_in * scale)`` equals ``S_in``, and 2-D ``nearest`` also treats an
+  output of exactly ``2 * S_in`` as 2x. ``resize`` follows ``scale`` there (as PyTorch's other
+  kernels and ONNX do); ``recompute_scale=True`` gives PyTorch's result in those cases.
 
   dtypes: the result has the dtype of ``x``. Floating inputs are interpolated in their own
   precision (float16 and bfloat16 in float32). Integer inputs are interpolated in float32
