@@ -29,7 +29,7 @@ def _run(x, **options):
 def _line(values, out=None, **options):
   """Resizes a 1-D list of values laid out as ``W`` and returns a list."""
   x = jnp.asarray(values, jnp.float64)
-  return np.asarray(resize(x, out, layout="W", **options)).tolist()
+  return _run(x, size=out, layout="W", **options).tolist()
 
 
 # Hand-computed tables -----------------------------------------------------------------------
@@ -210,7 +210,7 @@ def _torch_grid(seed, count):
   return configs
 
 
-TORCH_CONFIGS = _torch_grid(seed=0, count=120)
+TORCH_CONFIGS = _torch_grid(seed=0, count=80)
 
 
 def test_torch_parity_grid():
@@ -253,7 +253,7 @@ def test_torch_grid_covers_the_cases():
   assert any(c[3] is not None and not c[4] for c in TORCH_CONFIGS)
   assert any(1 in c[1] for c in TORCH_CONFIGS) and any(1 in c[2] for c in TORCH_CONFIGS)
   assert any(any(o < i for i, o in zip(c[1], c[2])) for c in TORCH_CONFIGS)
-  assert len(TORCH_CONFIGS) == 120
+  assert len(TORCH_CONFIGS) == 80
 
 
 def test_torch_scale_rule_departures_are_recompute():
@@ -269,6 +269,11 @@ def test_torch_scale_rule_departures_are_recompute():
   np.testing.assert_allclose(_line(x, scale=1.2, method="nearest"), followed.numpy().ravel())
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _image_resize(x, shape, method, antialias):
+  return jax.image.resize(x, shape, method, antialias=antialias)
+
+
 @pytest.mark.parametrize("method", ["nearest", "linear", "cubic"])
 def test_jax_image_parity(method):
   options = {
@@ -278,17 +283,17 @@ def test_jax_image_parity(method):
   }[method]
   rng = np.random.default_rng(2)
   count = 0
-  for shape, out in [((2, 5, 7, 3), (9, 4)), ((1, 8, 8, 2), (3, 3)), ((1, 6, 5, 1), (12, 15)),
-                     ((2, 1, 4, 2), (3, 1)), ((1, 9, 3, 2), (2, 7)), ((3, 7, 2), (16,))]:
+  for shape, out in [((2, 5, 7, 3), (9, 4)), ((1, 8, 6, 2), (3, 12)), ((2, 1, 4, 2), (3, 1)),
+                     ((3, 7, 2), (16,))]:
     x = jnp.asarray(rng.standard_normal(shape))
     antialiases = (False,) if method == "nearest" else (False, True)
     for antialias in antialiases:
-      expected = jax.image.resize(x, shape[:1] + out + shape[-1:], method, antialias=antialias)
+      expected = _image_resize(x, shape[:1] + out + shape[-1:], method, antialias)
       extra = {} if method == "nearest" else {"antialias": antialias}
       got = _run(x, size=out, **options, **extra)
       np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
       count += 1
-  assert count >= 6
+  assert count >= 4
 
 
 # Properties ---------------------------------------------------------------------------------
@@ -307,16 +312,16 @@ LINEAR_CASES = [
 @pytest.mark.parametrize("options", LINEAR_CASES)
 def test_linear_transpose_adjoint(options):
   x = random((2, 4, 3, 2))
-  assert_adjoint(lambda v: resize(v, **options), x)
+  assert_adjoint(jax.jit(lambda v: resize(v, **options)), x)
 
 
-@pytest.mark.parametrize("options", LINEAR_CASES[:5])
+@pytest.mark.parametrize("options", [LINEAR_CASES[0], LINEAR_CASES[4]])
 def test_check_grads(options):
   x = random((1, 4, 3, 1))
-  check_grads(lambda v: resize(v, **options), (x,), order=2, modes=("fwd", "rev"))
+  check_grads(jax.jit(lambda v: resize(v, **options)), (x,), order=2, modes=("fwd", "rev"))
 
 
-@pytest.mark.parametrize("options", LINEAR_CASES)
+@pytest.mark.parametrize("options", [LINEAR_CASES[0], LINEAR_CASES[3]])
 def test_jit_eager_vmap(options):
   assert_jit_eager_vmap(lambda v: resize(v, **options), random((3, 4, 3, 2)))
 
@@ -328,23 +333,24 @@ def test_slices_equal_gathers(monkeypatch):
            dict(size=(3, 5), antialias=True), dict(size=(12, 15), method="nearest"),
            dict(scale=2.5, coordinate_transformation_mode="asymmetric"),
            dict(size=(9, 10), method="cubic", cubic_coeff_a=-0.5)]
-  fast = [resize(x, **c) for c in cases]
+  fast = [jax.jit(functools.partial(resize, **c))(x) for c in cases]
   monkeypatch.setattr(resize_module, "_MAX_PERIOD", 0)
   for c, f in zip(cases, fast):
-    np.testing.assert_allclose(resize(x, **c), f, rtol=1e-12, atol=1e-12, err_msg=str(c))
+    slow = jax.jit(functools.partial(resize, **c))(x)
+    np.testing.assert_allclose(slow, f, rtol=1e-12, atol=1e-12, err_msg=str(c))
 
 
 def test_layouts_and_axes_agree():
   x = random((2, 5, 4, 3))
-  expected = resize(x, (7, 9), method="cubic")
-  nchw = resize(jnp.transpose(x, (0, 3, 1, 2)), (7, 9), method="cubic", layout="NCHW")
-  np.testing.assert_allclose(jnp.transpose(nchw, (0, 2, 3, 1)), expected, rtol=1e-12)
-  hwc = jax.vmap(lambda v: resize(v, (7, 9), method="cubic", layout="HWC"))(x)
+  expected = _run(x, size=(7, 9), method="cubic")
+  nchw = _run(jnp.transpose(x, (0, 3, 1, 2)), size=(7, 9), method="cubic", layout="NCHW")
+  np.testing.assert_allclose(np.transpose(nchw, (0, 2, 3, 1)), expected, rtol=1e-12)
+  hwc = jax.jit(jax.vmap(lambda v: resize(v, (7, 9), method="cubic", layout="HWC")))(x)
   np.testing.assert_allclose(hwc, expected, rtol=1e-12)
   # Resizing one axis at a time equals resizing both; axes order follows the string.
-  one = resize(resize(x, 9, axes="W", method="cubic"), 7, axes="H", method="cubic")
+  one = _run(_run(x, size=9, axes="W", method="cubic"), size=7, axes="H", method="cubic")
   np.testing.assert_allclose(one, expected, rtol=1e-12)
-  both = resize(x, (9, 7), axes="WH", method="cubic")
+  both = _run(x, size=(9, 7), axes="WH", method="cubic")
   np.testing.assert_allclose(both, expected, rtol=1e-12)
   assert resize(x, 2, axes="W").shape == (2, 5, 2, 3)
   # 1-D and 3-D default layouts.
