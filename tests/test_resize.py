@@ -315,10 +315,11 @@ def test_linear_transpose_adjoint(options):
   assert_adjoint(jax.jit(lambda v: resize(v, **options)), x)
 
 
-@pytest.mark.parametrize("options", [LINEAR_CASES[0], LINEAR_CASES[4]])
-def test_check_grads(options):
+@pytest.mark.parametrize("options, modes", [(LINEAR_CASES[0], ("fwd", "rev")),
+                                             (LINEAR_CASES[4], ("rev",))])
+def test_check_grads(options, modes):
   x = random((1, 4, 3, 1))
-  check_grads(jax.jit(lambda v: resize(v, **options)), (x,), order=2, modes=("fwd", "rev"))
+  check_grads(jax.jit(lambda v: resize(v, **options)), (x,), order=2, modes=modes)
 
 
 @pytest.mark.parametrize("options", [LINEAR_CASES[0], LINEAR_CASES[3]])
