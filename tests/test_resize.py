@@ -10,6 +10,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxup
+from jaxup._src import resize as resize_module
 from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random, tol
 
 resize = jaxup.resize
@@ -393,6 +394,20 @@ def test_temp_memory_at_most_output():
     memory = compiled.memory_analysis()
     if memory is not None:
       assert memory.temp_size_in_bytes <= memory.output_size_in_bytes, options
+
+
+def test_wide_antialias_filter_loop(monkeypatch):
+  """Filters wider than the unrolled limit loop over their taps, with the same result."""
+  x = random((2, 40, 36, 2))
+  options = dict(size=(3, 2), antialias=True, method="cubic", exclude_outside=True)
+  looped = jax.jit(lambda v: resize(v, **options))
+  assert "scan" in str(jax.make_jaxpr(looped)(x))
+  assert_adjoint(looped, x)
+  assert_jit_eager_vmap(lambda v: resize(v, **options), x)
+  monkeypatch.setattr(resize_module, "_MAX_UNROLLED_TAPS", 10**6)
+  unrolled = jax.jit(lambda v: resize(v, **options))
+  assert "scan" not in str(jax.make_jaxpr(unrolled)(x))
+  np.testing.assert_allclose(looped(x), unrolled(x), rtol=1e-12, atol=1e-12)
 
 
 def test_layouts_and_axes_agree():

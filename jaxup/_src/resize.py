@@ -54,6 +54,10 @@ _DEFAULT_COORDINATES = {
 }
 _DEFAULT_NEAREST_MODES = {"nearest": "floor", "nearest-exact": "round_prefer_ceil"}
 
+# Up to this many taps per output (linear 2, cubic 4, antialiasing 2 * radius / scale), each
+# tap is its own gather, fused by XLA with the weighted sum; wider filters loop over the taps.
+_MAX_UNROLLED_TAPS = 16
+
 
 def _normalize_choice(value, valid, name, aliases=None):
   if not isinstance(value, str):
@@ -197,13 +201,25 @@ def _resize_axis(x, plan):
   if _is_identity(plan):
     return x
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
+  shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
+  if taps.shape[1] > _MAX_UNROLLED_TAPS:
+    # Wide antialiasing filters: a loop over the taps, so that neither the program (and its
+    # compile time) nor the scratch memory grows with the filter width.
+    all_taps = jnp.asarray(taps.T)
+    all_weights = jnp.asarray(plan.weights.T, x.dtype)
+
+    def add_tap(t, acc):
+      term = jnp.take(x, all_taps[t], axis=plan.axis, mode="clip", indices_are_sorted=True)
+      return acc + term * all_weights[t].reshape(shape)
+
+    out_shape = x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:]
+    return lax.fori_loop(0, taps.shape[1], add_tap, jnp.zeros(out_shape, x.dtype))
   acc = None
   for t in range(taps.shape[1]):
     if plan.weights is not None and not np.any(plan.weights[:, t]):
       continue
     term = jnp.take(x, taps[:, t], axis=plan.axis, mode="clip", indices_are_sorted=True)
     if plan.weights is not None:
-      shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
       term = term * jnp.asarray(plan.weights[:, t].reshape(shape), x.dtype)
     acc = term if acc is None else acc + term
   return acc
