@@ -10,6 +10,7 @@ from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
 from jaxup._src.layout import Layout as Layout
 from jaxup._src.layout import parse_layout as parse_layout
+from jaxup._src.resize import resize as resize
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,5 @@ __all__ = [
     "conv_transpose_output_size",
     "kernel_from_torch",
     "parse_layout",
+    "resize",
 ]

@@ -293,3 +293,34 @@ def conv_transpose_output_size(
       )
     out.append(m)
   return out[0] if scalar else tuple(out)
+
+
+def normalize_floats(value, num_spatial: int, name: str) -> tuple[float, ...]:
+  """A positive finite number or a sequence of ``num_spatial`` of them as a tuple of floats.
+
+  >>> normalize_floats(2, 2, "scale")
+  (2.0, 2.0)
+  >>> normalize_floats((0.5, 1.5), 2, "scale")
+  (0.5, 1.5)
+  """
+  expected = f"a positive number or a sequence of {num_spatial} positive numbers"
+  if isinstance(value, (str, bytes)):
+    raise TypeError(f"{name} must be {expected}, got {value!r}")
+  seq = (value,) * num_spatial if _is_scalar(value) else value
+  try:
+    seq = tuple(seq)
+  except TypeError:
+    raise TypeError(f"{name} must be {expected}, got {value!r}") from None
+  if len(seq) != num_spatial:
+    raise ValueError(
+        f"{name}={value!r} has length {len(seq)}; expected one value per spatial axis "
+        f"({num_spatial})"
+    )
+  values = []
+  for v in seq:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+      raise TypeError(f"{name} must be {expected}, got {value!r}")
+    if not (np.isfinite(v) and v > 0):
+      raise ValueError(f"{name}={value!r} must be positive and finite")
+    values.append(float(v))
+  return tuple(values)

@@ -1,0 +1,518 @@
+"""Tests of jaxup.resize: hand tables, PyTorch and jax.image parity, properties, errors."""
+
+import functools
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxup
+from jaxup._src import resize as resize_module
+from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random, tol
+
+resize = jaxup.resize
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(**options):
+  return jax.jit(functools.partial(resize, **options))
+
+
+def _run(x, **options):
+  """``resize`` under a cached jit (tuples of options are hashable)."""
+  return np.asarray(_jitted(**options)(x))
+
+
+def _line(values, out=None, **options):
+  """Resizes a 1-D list of values laid out as ``W`` and returns a list."""
+  x = jnp.asarray(values, jnp.float64)
+  return _run(x, size=out, layout="W", **options).tolist()
+
+
+# Hand-computed tables -----------------------------------------------------------------------
+
+
+def test_seed_bilinear_table_integer_and_float():
+  image = jnp.array([[10, 20], [30, 40]], jnp.int32)
+  expected = [[10, 12, 17, 20], [15, 17, 22, 25], [25, 27, 32, 35], [30, 32, 37, 40]]
+  got = resize(image, 4, layout="HW")
+  assert got.dtype == jnp.int32
+  assert got.tolist() == expected
+  got = resize(image.astype(jnp.float32), 4, layout="HW")
+  assert got.dtype == jnp.float32
+  np.testing.assert_allclose(got, [[10, 12.5, 17.5, 20], [15, 17.5, 22.5, 25],
+                                   [25, 27.5, 32.5, 35], [30, 32.5, 37.5, 40]])
+
+
+@pytest.mark.parametrize("mode, expected", [
+    # half_pixel, 4 -> 6: x = (y + 0.5) * 2/3 - 0.5 = -1/6, 1/2, 7/6, 11/6, 5/2, 19/6.
+    ("round_prefer_floor", [0, 0, 1, 2, 2, 3]),
+    ("round_prefer_ceil", [0, 1, 1, 2, 3, 3]),
+    ("floor", [0, 0, 1, 1, 2, 3]),
+    ("ceil", [0, 1, 2, 2, 3, 3]),
+])
+def test_nearest_modes_half_pixel(mode, expected):
+  got = _line([0, 1, 2, 3], 6, method="nearest", coordinate_transformation_mode="half_pixel",
+              nearest_mode=mode)
+  assert got == expected
+
+
+def test_nearest_coordinate_conventions():
+  values = [0, 1, 2, 3, 4]
+  # PyTorch nearest: asymmetric + floor, x = y * 5/3 = 0, 5/3, 10/3.
+  assert _line(values, 3, method="nearest") == [0, 1, 3]
+  # PyTorch nearest-exact: floor((y + 0.5) * 5/3) = floor(5/6), floor(5/2), floor(25/6).
+  assert _line(values, 3, method="nearest-exact") == [0, 2, 4]
+  # align_corners: x = y * 4/2 = 0, 2, 4 (ONNX; PyTorch has no nearest align_corners).
+  assert _line(values, 3, method="nearest",
+               coordinate_transformation_mode="align_corners") == [0, 2, 4]
+  # pytorch_half_pixel with one output reads x = 0; half_pixel reads the centre, 2.
+  assert _line(values, 1, method="nearest",
+               coordinate_transformation_mode="pytorch_half_pixel") == [0]
+  assert _line(values, 1, method="nearest",
+               coordinate_transformation_mode="half_pixel") == [2]
+  # A scale drives the map: 5 * 1.5 -> 7, x = floor(y / 1.5) = 0 0 1 2 2 3 4.
+  assert _line(values, scale=1.5, method="nearest") == [0, 0, 1, 2, 2, 3, 4]
+  # Recomputing the scale changes nothing for 2.9 (14 outputs) but does for 2.3 (11 outputs).
+  assert _line(values, scale=2.9, method="nearest") == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4]
+  assert _line(values, scale=2.9, method="nearest",
+               recompute_scale=True) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4]
+  assert _line(values, scale=2.3, method="nearest") == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 4]
+  assert _line(values, scale=2.3, method="nearest",
+               recompute_scale=True) == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_half_pixel_symmetric_table():
+  # ONNX half_pixel_symmetric with scale 1.5 on 3 pixels: output width 4.5, int 4, so the
+  # offset is 1.5 * (1 - 4/4.5) = 1/6 and x = 1/6 + (y + 0.5)/1.5 - 0.5 = 0, 2/3, 4/3, 2.
+  values = [0.0, 3.0, 6.0]
+  np.testing.assert_allclose(
+      _line(values, scale=1.5, coordinate_transformation_mode="half_pixel_symmetric"),
+      [0.0, 2.0, 4.0, 6.0])
+  # half_pixel on the same: x = -1/6, 1/2, 7/6, 11/6 (clamped at the border).
+  np.testing.assert_allclose(
+      _line(values, scale=1.5, coordinate_transformation_mode="half_pixel"),
+      [0.0, 1.5, 3.5, 5.5])
+  # With a size instead of a scale the two conventions coincide.
+  np.testing.assert_allclose(
+      _line(values, 4, coordinate_transformation_mode="half_pixel_symmetric"),
+      _line(values, 4, coordinate_transformation_mode="half_pixel"))
+
+
+def test_linear_conventions_table():
+  values = [0.0, 1.0, 4.0, 9.0]
+  # align_corners 4 -> 3: x = 0, 1.5, 3.
+  np.testing.assert_allclose(_line(values, 3, align_corners=True), [0.0, 2.5, 9.0])
+  # asymmetric 4 -> 8: x = y / 2.
+  np.testing.assert_allclose(
+      _line(values, 8, coordinate_transformation_mode="asymmetric"),
+      [0.0, 0.5, 1.0, 2.5, 4.0, 6.5, 9.0, 9.0])
+  # pytorch_half_pixel with one output reads x = 0; half_pixel the centre 1.5.
+  assert _line(values, 1, coordinate_transformation_mode="pytorch_half_pixel") == [0.0]
+  assert _line(values, 1) == [2.5]
+
+
+def test_cubic_coefficients_and_exclude_outside_table():
+  values = [1.0, 2.0, 4.0, 8.0]
+  # 4 -> 8 half-pixel, output 0 sits at x = -0.25: taps -2..1 at distances 1.75, 0.75, 0.25,
+  # 1.25. Keys' kernel, a = -0.75: k(1.75) = -0.03515625, k(0.75) = 0.26171875,
+  # k(0.25) = 0.87890625, k(1.25) = -0.10546875 (they sum to 1). Border taps read x[0].
+  k = [-0.03515625, 0.26171875, 0.87890625, -0.10546875]
+  edge = (k[0] + k[1] + k[2]) * 1.0 + k[3] * 2.0
+  assert _line(values, 8, method="cubic")[0] == pytest.approx(edge, abs=1e-12)
+  # exclude_outside: the two taps left of the input get weight 0; renormalise the others.
+  excluded = (k[2] * 1.0 + k[3] * 2.0) / (k[2] + k[3])
+  assert _line(values, 8, method="cubic", exclude_outside=True)[0] == pytest.approx(
+      excluded, abs=1e-12)
+  # a = -0.5 (Keys): k(1.75) = -0.0234375, k(0.75) = 0.2265625, k(0.25) = 0.8671875,
+  # k(1.25) = -0.0703125.
+  k = [-0.0234375, 0.2265625, 0.8671875, -0.0703125]
+  edge = (k[0] + k[1] + k[2]) * 1.0 + k[3] * 2.0
+  assert _line(values, 8, method="cubic", cubic_coeff_a=-0.5)[0] == pytest.approx(edge,
+                                                                                  abs=1e-12)
+
+
+def test_antialias_table():
+  values = [1.0, 2.0, 4.0, 8.0]
+  # 4 -> 2, x0 = 0.5, triangle stretched by 2: taps -1..2 weigh 0.25, 0.75, 0.75, 0.25 / 2.
+  border = (0.125 + 0.375) * 1.0 + 0.375 * 2.0 + 0.125 * 4.0
+  excluded = (0.75 * 1.0 + 0.75 * 2.0 + 0.25 * 4.0) / 1.75
+  assert _line(values, 2, antialias=True)[0] == pytest.approx(border, abs=1e-12)
+  assert _line(values, 2, antialias=True, exclude_outside=True)[0] == pytest.approx(
+      excluded, abs=1e-12)
+  # Without antialias the same output reads only x = 0.5: 1.5.
+  assert _line(values, 2)[0] == pytest.approx(1.5)
+  # Upsampling is unchanged by antialias.
+  np.testing.assert_allclose(_line(values, 7, antialias=True), _line(values, 7))
+
+
+def test_identity_and_size_one():
+  x = random((2, 5, 3, 2))
+  for method in ("nearest", "nearest-exact", "linear", "cubic"):
+    np.testing.assert_array_equal(resize(x, (5, 3), method=method), x)
+  # A single input pixel is replicated by every method.
+  one = random((2, 1, 1, 3))
+  for method in ("nearest", "linear", "cubic"):
+    np.testing.assert_allclose(resize(one, (4, 3), method=method),
+                               jnp.broadcast_to(one, (2, 4, 3, 3)), rtol=1e-12)
+
+
+# Reference implementations ------------------------------------------------------------------
+
+# PyTorch 2 departs from its scale rule in three kernels (see the docstring): linear modes and
+# antialiasing copy an axis whose size does not change, and 2-D nearest treats an output of
+# exactly twice the input as 2x. Its antialiasing kernel is also wrong for an input axis of
+# size 1. Those configurations are compared with recompute_scale=True or skipped.
+
+
+def _torch_deviation(method, nd, ins, outs, scale_given, antialias):
+  if not scale_given:
+    return False
+  if method == "linear" or antialias:
+    return any(i == o for i, o in zip(ins, outs))
+  if method == "nearest" and nd == 2:
+    return any(o in (i, 2 * i) for i, o in zip(ins, outs))
+  return False
+
+
+def _torch_grid(seed, count):
+  rng = np.random.default_rng(seed)
+  configs = []
+  while len(configs) < count:
+    nd = int(rng.integers(1, 4))
+    method = ("nearest", "nearest-exact", "linear", "cubic")[rng.integers(4)]
+    if method == "cubic":
+      nd = 2  # PyTorch has bicubic only
+    ins = tuple(int(v) for v in rng.integers(1, 8, nd))
+    if len(configs) % 7 == 0:
+      ins = (1,) + ins[1:]  # input size 1
+    align = bool(rng.integers(2)) if method in ("linear", "cubic") else None
+    antialias = (method in ("linear", "cubic") and nd == 2 and not align and
+                 bool(rng.integers(2)) and min(ins) > 1)
+    if rng.integers(2):
+      scale = tuple(float(rng.choice([0.5, 2.0, 3.0, round(rng.uniform(0.3, 3.2), 2)]))
+                    for _ in ins)
+      outs = tuple(int(np.floor(i * s)) for i, s in zip(ins, scale))
+      if min(outs) < 1:
+        continue
+      recompute = bool(rng.integers(2))
+    else:
+      scale, recompute = None, False
+      outs = tuple(int(v) for v in rng.integers(1, 11, nd))
+      if len(configs) % 5 == 0:
+        outs = (1,) + outs[1:]  # output size 1
+    if _torch_deviation(method, nd, ins, outs, scale is not None, antialias):
+      recompute = True
+    configs.append((method, ins, outs, scale, recompute, align, antialias))
+  return configs
+
+
+TORCH_CONFIGS = _torch_grid(seed=0, count=80)
+
+
+def test_torch_parity_grid():
+  torch = pytest.importorskip("torch")
+  F = torch.nn.functional
+  rng = np.random.default_rng(1)
+  names = {"linear": ("linear", "bilinear", "trilinear"), "cubic": ("bicubic",) * 2}
+  for method, ins, outs, scale, recompute, align, antialias in TORCH_CONFIGS:
+    nd = len(ins)
+    x = rng.standard_normal((2, 3) + ins)
+    mode = names[method][nd - 1] if method in names else method
+    options = dict(method=method, layout="NC" + "DHW"[3 - nd:])
+    if align is not None:
+      options["align_corners"] = align
+    if antialias:
+      options.update(antialias=True, exclude_outside=True)
+      if method == "cubic":
+        options["cubic_coeff_a"] = -0.5
+    if scale is None:
+      expected = F.interpolate(torch.from_numpy(x), size=outs, mode=mode, align_corners=align,
+                               antialias=antialias)
+      got = _run(x, size=outs, **options)
+    else:
+      expected = F.interpolate(torch.from_numpy(x), scale_factor=scale, mode=mode,
+                               align_corners=align, antialias=antialias,
+                               recompute_scale_factor=recompute)
+      got = _run(x, scale=scale, recompute_scale=recompute, **options)
+    config = (method, ins, outs, scale, recompute, align, antialias)
+    assert got.shape == tuple(expected.shape), config
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-10, atol=1e-10,
+                               err_msg=str(config))
+
+
+def test_torch_grid_covers_the_cases():
+  methods = {c[0] for c in TORCH_CONFIGS}
+  assert methods == {"nearest", "nearest-exact", "linear", "cubic"}
+  assert any(c[6] for c in TORCH_CONFIGS)  # antialias
+  assert any(c[5] for c in TORCH_CONFIGS) and any(c[5] is False for c in TORCH_CONFIGS)
+  assert any(c[3] is not None and c[4] for c in TORCH_CONFIGS)
+  assert any(c[3] is not None and not c[4] for c in TORCH_CONFIGS)
+  assert any(1 in c[1] for c in TORCH_CONFIGS) and any(1 in c[2] for c in TORCH_CONFIGS)
+  assert any(any(o < i for i, o in zip(c[1], c[2])) for c in TORCH_CONFIGS)
+  assert len(TORCH_CONFIGS) == 80
+
+
+def test_torch_scale_rule_departures_are_recompute():
+  torch = pytest.importorskip("torch")
+  F = torch.nn.functional
+  x = np.arange(4.0) ** 2
+  # A scale of 1.2 keeps 4 pixels; PyTorch's linear kernel copies them, the scale rule moves
+  # them (the 1-D and 3-D nearest kernels of PyTorch follow the rule too).
+  copied = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=1.2, mode="linear")
+  np.testing.assert_allclose(_line(x, scale=1.2, recompute_scale=True), copied.numpy().ravel())
+  np.testing.assert_allclose(_line(x, scale=1.2), [0.0, 0.75, 2.75, 6.083333333333333])
+  followed = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=1.2, mode="nearest")
+  np.testing.assert_allclose(_line(x, scale=1.2, method="nearest"), followed.numpy().ravel())
+
+
+def _onnx_resize(x, sizes, **attributes):
+  """The ONNX reference implementation (``onnx.reference``) of Resize, opset 19."""
+  onnx = pytest.importorskip("onnx")
+  from onnx import helper
+  from onnx.reference import ReferenceEvaluator
+
+  double, int64 = onnx.TensorProto.DOUBLE, onnx.TensorProto.INT64
+  node = helper.make_node("Resize", ["X", "", "", "sizes"], ["Y"], **attributes)
+  graph = helper.make_graph(
+      [node], "resize",
+      [helper.make_tensor_value_info("X", double, None),
+       helper.make_tensor_value_info("sizes", int64, None)],
+      [helper.make_tensor_value_info("Y", double, None)])
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+  feeds = {"X": x, "sizes": np.asarray(x.shape[:2] + sizes, np.int64)}
+  return ReferenceEvaluator(model).run(None, feeds)[0]
+
+
+def test_onnx_reference_parity():
+  """Every coordinate mode, nearest mode, cubic coefficient, exclude_outside and antialias
+  against ONNX's reference implementation. Output sizes start at 2: for one output the
+  reference reads ``pytorch_half_pixel`` at -0.5 where the specification says 0 (and with
+  ``scales`` it tests the fractional output width where the specification says the output
+  length); the hand tables check those cases against the specification."""
+  pytest.importorskip("onnx")
+  rng = np.random.default_rng(3)
+  modes = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+           "asymmetric")
+  count = 0
+  while count < 40:
+    nd = int(rng.integers(1, 3))
+    ins = tuple(int(v) for v in rng.integers(1, 8, nd))
+    outs = tuple(int(v) for v in rng.integers(2, 10, nd))
+    method = ("nearest", "linear", "cubic")[rng.integers(3)]
+    coordinates = modes[rng.integers(len(modes))]
+    attributes = dict(mode=method, coordinate_transformation_mode=coordinates)
+    options = dict(method=method, coordinate_transformation_mode=coordinates,
+                   layout="NC" + "DHW"[3 - nd:])
+    if method == "nearest":
+      attributes["nearest_mode"] = options["nearest_mode"] = (
+          "round_prefer_floor", "round_prefer_ceil", "floor", "ceil")[rng.integers(4)]
+    else:
+      exclude, antialias = bool(rng.integers(2)), bool(rng.integers(2))
+      attributes.update(exclude_outside=int(exclude), antialias=int(antialias))
+      options.update(exclude_outside=exclude, antialias=antialias)
+      if method == "cubic":
+        # ONNX stores the attribute as float32.
+        a = float(np.float32((-0.75, -0.5, -0.6)[rng.integers(3)]))
+        attributes["cubic_coeff_a"] = options["cubic_coeff_a"] = a
+    x = rng.standard_normal((1, 2) + ins)
+    expected = _onnx_resize(x, outs, **attributes)
+    # The reference evaluates cubic coefficients in float32.
+    atol = 1e-5 if method == "cubic" else 1e-12
+    np.testing.assert_allclose(_run(x, size=outs, **options), expected, atol=atol,
+                               err_msg=str((ins, outs, options)))
+    count += 1
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _image_resize(x, shape, method, antialias):
+  return jax.image.resize(x, shape, method, antialias=antialias)
+
+
+@pytest.mark.parametrize("method", ["nearest", "linear", "cubic"])
+def test_jax_image_parity(method):
+  options = {
+      "nearest": dict(method="nearest-exact"),
+      "linear": dict(method="linear", exclude_outside=True),
+      "cubic": dict(method="cubic", cubic_coeff_a=-0.5, exclude_outside=True),
+  }[method]
+  rng = np.random.default_rng(2)
+  count = 0
+  for shape, out in [((2, 5, 7, 3), (9, 4)), ((1, 8, 6, 2), (3, 12)), ((2, 1, 4, 2), (3, 1)),
+                     ((3, 7, 2), (16,))]:
+    x = jnp.asarray(rng.standard_normal(shape))
+    antialiases = (False,) if method == "nearest" else (False, True)
+    for antialias in antialiases:
+      expected = _image_resize(x, shape[:1] + out + shape[-1:], method, antialias)
+      extra = {} if method == "nearest" else {"antialias": antialias}
+      got = _run(x, size=out, **options, **extra)
+      np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+      count += 1
+  assert count >= 4
+
+
+# Properties ---------------------------------------------------------------------------------
+
+LINEAR_CASES = [
+    dict(size=(8, 6)),
+    dict(size=(5, 7)),
+    dict(size=(2, 3), antialias=True),
+    dict(size=(7, 5), method="cubic"),
+    dict(size=(3, 2), method="cubic", antialias=True, exclude_outside=True),
+    dict(size=(7, 5), align_corners=True),
+    dict(scale=(1.7, 2.0), method="nearest"),
+]
+
+
+@pytest.mark.parametrize("options", LINEAR_CASES)
+def test_linear_transpose_adjoint(options):
+  x = random((2, 4, 3, 2))
+  assert_adjoint(jax.jit(lambda v: resize(v, **options)), x)
+
+
+@pytest.mark.parametrize("options, modes", [(LINEAR_CASES[0], ("fwd", "rev")),
+                                             (LINEAR_CASES[4], ("rev",))])
+def test_check_grads(options, modes):
+  x = random((1, 4, 3, 1))
+  check_grads(jax.jit(lambda v: resize(v, **options)), (x,), order=2, modes=modes)
+
+
+@pytest.mark.parametrize("options", [LINEAR_CASES[0], LINEAR_CASES[3]])
+def test_jit_eager_vmap(options):
+  assert_jit_eager_vmap(lambda v: resize(v, **options), random((3, 4, 3, 2)))
+
+
+def test_temp_memory_at_most_output():
+  """XLA needs no scratch array larger than the output (it fuses the per-axis gathers)."""
+  x = jax.ShapeDtypeStruct((2, 30, 20, 4), jnp.float32)
+  for options in (dict(size=(60, 40)), dict(size=(47, 31), align_corners=True),
+                  dict(size=(10, 9), antialias=True), dict(size=(61, 43), method="cubic")):
+    compiled = jax.jit(lambda v: resize(v, **options)).lower(x).compile()
+    memory = compiled.memory_analysis()
+    if memory is not None:
+      assert memory.temp_size_in_bytes <= memory.output_size_in_bytes, options
+
+
+def test_wide_antialias_filter_loop(monkeypatch):
+  """Filters wider than the unrolled limit loop over their taps, with the same result."""
+  x = random((2, 40, 36, 2))
+  options = dict(size=(3, 2), antialias=True, method="cubic", exclude_outside=True)
+  looped = jax.jit(lambda v: resize(v, **options))
+  assert "scan" in str(jax.make_jaxpr(looped)(x))
+  assert_adjoint(looped, x)
+  assert_jit_eager_vmap(lambda v: resize(v, **options), x)
+  monkeypatch.setattr(resize_module, "_MAX_UNROLLED_TAPS", 10**6)
+  unrolled = jax.jit(lambda v: resize(v, **options))
+  assert "scan" not in str(jax.make_jaxpr(unrolled)(x))
+  np.testing.assert_allclose(looped(x), unrolled(x), rtol=1e-12, atol=1e-12)
+
+
+def test_layouts_and_axes_agree():
+  x = random((2, 5, 4, 3))
+  expected = _run(x, size=(7, 9), method="cubic")
+  nchw = _run(jnp.transpose(x, (0, 3, 1, 2)), size=(7, 9), method="cubic", layout="NCHW")
+  np.testing.assert_allclose(np.transpose(nchw, (0, 2, 3, 1)), expected, rtol=1e-12)
+  hwc = jax.jit(jax.vmap(lambda v: resize(v, (7, 9), method="cubic", layout="HWC")))(x)
+  np.testing.assert_allclose(hwc, expected, rtol=1e-12)
+  # Resizing one axis at a time equals resizing both; axes order follows the string.
+  one = _run(_run(x, size=9, axes="W", method="cubic"), size=7, axes="H", method="cubic")
+  np.testing.assert_allclose(one, expected, rtol=1e-12)
+  both = _run(x, size=(9, 7), axes="WH", method="cubic")
+  np.testing.assert_allclose(both, expected, rtol=1e-12)
+  assert resize(x, 2, axes="W").shape == (2, 5, 2, 3)
+  # 1-D and 3-D default layouts.
+  assert resize(random((2, 5, 3)), 8).shape == (2, 8, 3)
+  assert resize(random((1, 3, 4, 5, 2)), (2, 6, 7), method="cubic").shape == (1, 2, 6, 7, 2)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+def test_float_dtypes(dtype):
+  x = random((1, 5, 4, 2))
+  expected = resize(x, (9, 3), method="cubic")
+  got = resize(x.astype(dtype), (9, 3), method="cubic")
+  assert got.dtype == dtype
+  np.testing.assert_allclose(got.astype(jnp.float64), expected, rtol=tol(dtype) * 10,
+                             atol=tol(dtype) * 10)
+
+
+def test_integer_dtypes_truncate_and_saturate():
+  x = jnp.array([0, 255, 0, 255], jnp.uint8)
+  # Cubic overshoots below 0 and above 255; the result saturates.
+  got = resize(x, 8, method="cubic", layout="W")
+  assert got.dtype == jnp.uint8
+  exact = np.asarray(resize(x.astype(jnp.float64), 8, method="cubic", layout="W"))
+  np.testing.assert_array_equal(got, np.clip(np.trunc(exact), 0, 255).astype(np.uint8))
+  assert exact.min() < 0 and exact.max() > 255
+  # Negative values truncate toward zero: x = -0.25, 0.25, 0.75, 1.25 give 0, -0.5, -1.5, -2.
+  y = resize(jnp.array([0, -2], jnp.int8), 4, layout="W")
+  assert y.tolist() == [0, 0, -1, -2]
+  # Nearest moves integers untouched.
+  big = jnp.array([2**62, -(2**62) + 1], jnp.int64)
+  assert resize(big, 4, method="nearest", layout="W").tolist() == [2**62] * 2 + [-(2**62) + 1] * 2
+
+
+def test_no_dense_weight_matrix():
+  """The program is gathers or slices and elementwise work: no dot products."""
+  x = jax.ShapeDtypeStruct((2, 50, 40, 3), jnp.float32)
+  for options in (dict(size=(77, 13)), dict(size=(100, 80)), dict(size=(10, 9), antialias=True),
+                  dict(size=(33, 61), method="cubic", align_corners=True)):
+    jaxpr = str(jax.make_jaxpr(lambda v: resize(v, **options))(x))
+    assert "dot_general" not in jaxpr and "conv" not in jaxpr
+
+
+def test_signature():
+  params = inspect.signature(resize).parameters
+  assert list(params)[:2] == ["x", "size"]
+  assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[2:])
+  assert "layout" in params
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+def test_errors():
+  x = jnp.zeros((1, 4, 4, 1))
+  with pytest.raises(ValueError, match="exactly one of size and scale"):
+    resize(x)
+  with pytest.raises(ValueError, match="exactly one of size and scale"):
+    resize(x, 3, scale=2.0)
+  with pytest.raises(ValueError, match="recompute_scale=True applies to a scale, not to size=3"):
+    resize(x, 3, recompute_scale=True)
+  with pytest.raises(ValueError, match=r"size=\(3, 0\) must be positive"):
+    resize(x, (3, 0))
+  with pytest.raises(ValueError, match=r"scale=-1.0 must be positive"):
+    resize(x, scale=-1.0)
+  with pytest.raises(ValueError, match="scale=0.1 gives an empty output"):
+    resize(x, scale=0.1)
+  with pytest.raises(ValueError, match=r"size=\(2, 2, 2\) has length 3"):
+    resize(x, (2, 2, 2))
+  with pytest.raises(ValueError, match="method='area' is not valid; expected one of 'nearest', "
+                     "'nearest-exact', 'linear', 'cubic'"):
+    resize(x, 2, method="area")
+  with pytest.raises(ValueError, match="coordinate_transformation_mode='tf_crop_and_resize' is "
+                     "not valid; expected one of 'half_pixel'"):
+    resize(x, 2, coordinate_transformation_mode="tf_crop_and_resize")
+  with pytest.raises(ValueError, match="nearest_mode='round' is not valid; expected one of "
+                     "'round_prefer_floor'"):
+    resize(x, 2, method="nearest", nearest_mode="round")
+  with pytest.raises(ValueError, match="align_corners=True is not defined for method='nearest'"):
+    resize(x, 2, method="nearest", align_corners=True)
+  with pytest.raises(ValueError, match="align_corners=True contradicts"):
+    resize(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
+  with pytest.raises(ValueError, match="antialias=True applies to method='linear' or 'cubic'"):
+    resize(x, 2, method="nearest-exact", antialias=True)
+  with pytest.raises(ValueError, match="nearest_mode='floor' applies only to method='nearest'"):
+    resize(x, 2, nearest_mode="floor")
+  with pytest.raises(ValueError, match="axes='C' must name distinct spatial axes"):
+    resize(x, 2, axes="C")
+  with pytest.raises(ValueError, match="spatial axis 'H' of x .* is empty"):
+    resize(jnp.zeros((1, 0, 4, 1)), 2)
+  with pytest.raises(TypeError, match="cannot interpolate a boolean array"):
+    resize(jnp.zeros((1, 4, 4, 1), bool), 2)
+  with pytest.raises(TypeError, match="method must be a string"):
+    resize(x, 2, method=None)
+  with pytest.raises(ValueError, match="layout='NCHW' has 4 letters but the input has rank 3"):
+    resize(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
