@@ -7,6 +7,8 @@ from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
 from jaxup._src.layout import Layout as Layout
 from jaxup._src.layout import parse_layout as parse_layout
+from jaxup._src.max_pool import max_pool as max_pool
+from jaxup._src.max_unpool import max_unpool as max_unpool
 
 __version__ = "0.1.0"
 
@@ -14,5 +16,7 @@ __all__ = [
     "Layout",
     "conv_output_size",
     "conv_transpose_output_size",
+    "max_pool",
+    "max_unpool",
     "parse_layout",
 ]
