@@ -5,6 +5,10 @@ Each upsampler is the transpose (the VJP) of a downsampler; see the README for t
 
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
+from jaxup._src.indices import indices_from_onnx as indices_from_onnx
+from jaxup._src.indices import indices_from_tf as indices_from_tf
+from jaxup._src.indices import indices_to_onnx as indices_to_onnx
+from jaxup._src.indices import indices_to_tf as indices_to_tf
 from jaxup._src.layout import Layout as Layout
 from jaxup._src.layout import parse_layout as parse_layout
 from jaxup._src.max_pool import max_pool as max_pool
@@ -16,6 +20,10 @@ __all__ = [
     "Layout",
     "conv_output_size",
     "conv_transpose_output_size",
+    "indices_from_onnx",
+    "indices_from_tf",
+    "indices_to_onnx",
+    "indices_to_tf",
     "max_pool",
     "max_unpool",
     "parse_layout",
