@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Optional, Union
@@ -169,9 +170,21 @@ def max_pool(
           f"padding={padding!r} is too large: along spatial axis {axis} (size {sizes[axis]}, "
           f"window={windows[axis]}, stride={strides[axis]}, dilation={dilations[axis]}, "
           f"padding={pads[axis]}) some window sees only padding; every window needs an input "
-          "element (PyTorch requires padding <= effective window // 2)"
+          "element (PyTorch requires padding <= window // 2)"
       )
 
+  return _max_pool(x, spec, windows, strides, dilations, tuple(lo for lo, _ in pads), reach,
+                   outs, bool(return_indices))
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))
+def _max_pool(x, spec: Layout, windows, strides, dilations, lows, reach, outs, return_indices):
+  """The running (value, window offset) maximum over the window offsets, each a strided slice
+  of the padded input: no intermediate larger than the output. Jitted so that eager calls
+  compile once per configuration."""
+  sizes = spec.spatial_shape(x.shape)
+  validity = [_axis_validity(*args) for args in
+              zip(sizes, outs, lows, windows, strides, dilations)]
   if jnp.issubdtype(x.dtype, jnp.floating):
     fill = -jnp.inf
   else:
@@ -209,7 +222,7 @@ def max_pool(
     return best
 
   corner = jnp.zeros(out_shape, INDEX_DTYPE)
-  for axis, s, (lo, _), p, o in zip(spec.spatial_axes, strides, pads, plane, outs):
+  for axis, s, lo, p, o in zip(spec.spatial_axes, strides, lows, plane, outs):
     shape = [1] * x.ndim
     shape[axis] = o
     start = (np.arange(o, dtype=np.int64) * s - lo) * p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Sequence
 
@@ -248,8 +249,13 @@ def max_unpool(
     )
   check_index_range(out_sizes, "the output")
 
-  work_dtype = jnp.promote_types(indices.dtype, jnp.int32)
-  indices = indices.astype(work_dtype)
+  return _max_unpool(x, indices, spec, windows, strides, pads, out_sizes)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
+def _max_unpool(x, indices, spec: Layout, windows, strides, pads, out_sizes):
+  """Jitted so that eager calls compile once per configuration."""
+  indices = indices.astype(jnp.promote_types(indices.dtype, jnp.int32))
   scatter = lambda v, i: _unpool_scatter(v, i, spec, out_sizes)
   if strides != windows:
     return scatter(x, indices)
