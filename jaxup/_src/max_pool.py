@@ -98,8 +98,9 @@ def max_pool(
   start in the high padding is dropped, as in PyTorch and ONNX). ``k`` is the window, ``s``
   the stride, ``d`` the dilation and ``p`` the padding.
 
-  This matches ``torch.nn.functional.max_pool{1,2,3}d(..., return_indices=True)`` and ONNX
-  ``MaxPool`` bit for bit, including which element wins:
+  This matches ``torch.nn.functional.max_pool{1,2,3}d(..., return_indices=True)`` bit for
+  bit, including which element wins, and ONNX ``MaxPool`` (with ``jaxup.indices_to_onnx``)
+  on inputs without NaN:
 
   * padded positions never win, even when every real value in the window is ``-inf`` or
     the dtype's minimum;
@@ -122,8 +123,10 @@ def max_pool(
       (PyTorch's default).
     padding: implicit ``-inf`` padding: an int for both sides of every axis, one int per
       axis, per-axis ``(lo, hi)`` pairs, ``"VALID"`` or ``"SAME"`` (TensorFlow's rule). Any
-      padding is accepted as long as every window sees at least one input element; this is
-      looser than PyTorch's ``padding <= effective_window // 2`` and includes it.
+      padding is accepted as long as every window sees at least one input element. That is
+      looser than PyTorch's ``padding <= window // 2`` and accepts all it accepts, except a
+      dilated window that straddles a tiny input and sees only padding (PyTorch then returns
+      ``-inf`` with an index outside the input; this raises).
     dilation: the spacing ``d`` between window elements, an int or one per spatial axis.
     ceil_mode: whether to round the output size up instead of down.
     return_indices: whether to also return the argmax indices.

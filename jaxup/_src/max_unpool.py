@@ -158,7 +158,7 @@ def max_unpool(
   ``max_pool(..., return_indices=True)`` returns them: for every (batch, channel) plane, the
   flat row-major offset in the output's spatial extent (``y * W_out + x`` in 2-D).
 
-  Indices a pooling cannot produce are handled deterministically:
+  Any indices give a deterministic result:
 
   * Several values with one index: the last in row-major order of ``x``'s plane wins, as in
     PyTorch's CPU kernel (overlapping pooling windows produce such duplicates, all carrying
@@ -170,11 +170,14 @@ def max_unpool(
   Unpooling is linear in ``x``: its transpose, and its gradient, is the gather of the
   cotangent at ``indices``, the adjoint of gathering at the max pooling indices. (When
   several values share an index, only the winner receives gradient: the exact derivative
-  of the result above.) ``indices`` get no gradient.
+  of the result above, where PyTorch gives every one of them the gathered cotangent.)
+  ``indices`` get no gradient.
 
   When stride equals window the result is computed by one elementwise pass over the output
   if every index lies in its own window, which max pooling's indices always do, and by a
   scatter otherwise; ``lax.cond`` picks at run time (under ``vmap`` both are evaluated).
+  The scatter needs an int32 buffer of the output's size, which XLA reserves (its
+  ``memory_analysis`` counts it) even when the elementwise pass runs.
 
   Args:
     x: the pooled values ``[N, *I, C]`` (or as ``layout`` says), float or integer; the
