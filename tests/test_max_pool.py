@@ -120,6 +120,7 @@ def test_randomized_grid_covers_the_brief():
   assert any(k["stride"] == k["window"] for k in c) and any(
       s < w for k in c for s, w in zip(k["stride"], k["window"]))
   assert {k["channels_last"] for k in c} == {0, 1}
+  assert {np.dtype(k["dtype"]).kind for k in c} == {"f", "i"} and len(c) == 40
 
 
 @pytest.mark.parametrize("config", TORCH_CONFIGS, ids=lambda c: "-".join(
