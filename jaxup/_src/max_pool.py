@@ -210,6 +210,9 @@ def _max_pool(x, spec: Layout, windows, strides, dilations, lows, reach, outs, r
     if best is None:
       best, best_offset = value, jnp.full(out_shape, offset, INDEX_DTYPE)
       continue
+    # PyTorch's rule: a larger value or any NaN replaces the best, so ties keep the first
+    # position and the last NaN wins. Where the earlier offsets all fell in the padding, the
+    # first valid offset replaces what they left; a padded position never replaces anything.
     take = value > best
     if jnp.issubdtype(x.dtype, jnp.floating):
       take = take | jnp.isnan(value)
