@@ -8,8 +8,14 @@ from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.conv import kernel_from_torch as kernel_from_torch
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
+from jaxup._src.indices import indices_from_onnx as indices_from_onnx
+from jaxup._src.indices import indices_from_tf as indices_from_tf
+from jaxup._src.indices import indices_to_onnx as indices_to_onnx
+from jaxup._src.indices import indices_to_tf as indices_to_tf
 from jaxup._src.layout import Layout as Layout
 from jaxup._src.layout import parse_layout as parse_layout
+from jaxup._src.max_pool import max_pool as max_pool
+from jaxup._src.max_unpool import max_unpool as max_unpool
 from jaxup._src.resize import resize as resize
 
 __version__ = "0.1.0"
@@ -20,7 +26,13 @@ __all__ = [
     "conv_output_size",
     "conv_transpose",
     "conv_transpose_output_size",
+    "indices_from_onnx",
+    "indices_from_tf",
+    "indices_to_onnx",
+    "indices_to_tf",
     "kernel_from_torch",
+    "max_pool",
+    "max_unpool",
     "parse_layout",
     "resize",
 ]

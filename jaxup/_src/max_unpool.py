@@ -1,0 +1,267 @@
+"""Max unpooling: each value back at the position its max pooling index names, zeros elsewhere."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxup._src import geometry
+from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.max_pool import check_index_range, check_poolable_dtype, plane_strides
+
+
+def _requested_sizes(spec: Layout, shape, output_size) -> tuple[int, ...]:
+  """The spatial sizes of ``output_size``: spatial sizes, or a full shape (PyTorch allows
+  both) whose non-spatial sizes must equal ``shape``'s."""
+  if not isinstance(output_size, (str, bytes)) and hasattr(output_size, "__len__") and (
+      len(output_size) == spec.ndim != spec.num_spatial):
+    full = geometry.normalize_ints(output_size, spec.ndim, "output_size", minimum=0)
+    for axis in range(spec.ndim):
+      if axis not in spec.spatial_axes and full[axis] != shape[axis]:
+        raise ValueError(
+            f"output_size={tuple(output_size)!r} has {full[axis]} on axis {axis} "
+            f"({spec.spec[axis]!r}) but x has {shape[axis]}; only spatial sizes may change"
+        )
+    return spec.spatial_shape(full)
+  return geometry.normalize_ints(output_size, spec.num_spatial, "output_size", minimum=0)
+
+
+def _check_reachable(sizes, defaults, strides, output_size) -> None:
+  """PyTorch's rule: each size strictly within one stride of the default size."""
+  for axis, (size, default, s) in enumerate(zip(sizes, defaults, strides)):
+    if not default - s < size < default + s:
+      raise ValueError(
+          f"output_size={tuple(output_size)!r} cannot be reached: spatial axis {axis} must be "
+          f"strictly between {default - s} and {default + s} (the default {default} plus or "
+          f"minus the stride {s}), got {size}"
+      )
+
+
+def _contiguous_spatial(spec: Layout) -> tuple[int, ...]:
+  """A permutation that keeps every axis in order but gathers the spatial axes together
+  where the first one is (the identity for ``NHWC``, ``NCHW``, ``HWC``...)."""
+  first = spec.spatial_axes[0]
+  others = [a for a in range(spec.ndim) if a not in spec.spatial_axes]
+  return (tuple(a for a in others if a < first) + spec.spatial_axes
+          + tuple(a for a in others if a > first))
+
+
+def _unpool_scatter(x, indices, spec: Layout, out_sizes):
+  """Any indices: each value goes to its flat offset in its plane; the last of several values
+  aimed at one position wins; out-of-range indices are dropped."""
+  perm = _contiguous_spatial(spec)
+  xt, it = (jnp.transpose(a, perm) for a in (x, indices))
+  first = perm.index(spec.spatial_axes[0])
+  before, after = xt.shape[:first], xt.shape[first + spec.num_spatial:]
+  rows, cols = math.prod(before), math.prod(after)
+  size_in, size_out = math.prod(spec.spatial_shape(x.shape)), math.prod(out_sizes)
+  xf = xt.reshape(rows, size_in, cols)
+  target = it.reshape(rows, size_in, cols)
+  target = jnp.where((target >= 0) & (target < size_out), target, size_out)
+  grid = (rows, size_in, cols)
+  row = lax.broadcasted_iota(jnp.int32, grid, 0)
+  col = lax.broadcasted_iota(jnp.int32, grid, 2)
+  source = lax.broadcasted_iota(jnp.int32, grid, 1)
+  # The winner of each output position is the last source aimed at it: a max, so the result
+  # does not depend on the order in which the scatter applies its updates.
+  winner = jnp.full((rows, size_out, cols), -1, jnp.int32).at[row, target, col].max(
+      source, mode="drop")
+  gathered = jnp.take_along_axis(xf, jnp.maximum(winner, 0), axis=1)
+  out = jnp.where(winner >= 0, gathered, jnp.zeros((), x.dtype))
+  out = out.reshape(before + tuple(out_sizes) + after)
+  return jnp.transpose(out, np.argsort(perm))
+
+
+def _window_coordinates(spec: Layout, in_sizes, windows, pads, out_sizes, rank):
+  """For each spatial axis, the output coordinate of every (window, offset) pair, times the
+  axis' plane stride, shaped ``[in, k]`` at the axis' place in an array of ``rank`` axes
+  where every spatial axis of ``spec`` is split into ``(in, k)``."""
+  terms = []
+  for a, (n, k, (lo, _), p) in enumerate(zip(in_sizes, windows, pads, plane_strides(out_sizes))):
+    axis = spec.spatial_axes[a] + a
+    shape = [1] * rank
+    shape[axis], shape[axis + 1] = n, k
+    coord = np.arange(n)[:, None] * k + np.arange(k)[None, :] - lo
+    terms.append((coord * p).reshape(shape))
+  return terms
+
+
+def _split_spatial(spec: Layout, shape) -> list[int]:
+  """``shape`` with a size-one axis after each spatial axis."""
+  split = []
+  for axis, size in enumerate(shape):
+    split += [size, 1] if axis in spec.spatial_axes else [size]
+  return split
+
+
+def _all_in_own_window(indices, spec: Layout, windows, pads, out_sizes):
+  """Whether every index is in range and lies inside its own window (stride == window)."""
+  in_sizes = spec.spatial_shape(indices.shape)
+  ok = (indices >= 0) & (indices < math.prod(out_sizes))
+  for axis, n, k, (lo, _), p, size in zip(
+      spec.spatial_axes, in_sizes, windows, pads, plane_strides(out_sizes), out_sizes):
+    window_start = lax.broadcasted_iota(indices.dtype, indices.shape, axis) * k - lo
+    offset = (indices // p) % size - window_start
+    ok = ok & (offset >= 0) & (offset < k)
+  return jnp.all(ok)
+
+
+def _unpool_tiled(x, indices, spec: Layout, windows, pads, out_sizes):
+  """Indices inside their own non-overlapping window: one elementwise pass over the output
+  that keeps each window's value where the position's flat offset equals its index."""
+  in_sizes = spec.spatial_shape(x.shape)
+  split = _split_spatial(spec, x.shape)
+  xs, ids = x.reshape(split), indices.reshape(split)
+  flat = None
+  for term in _window_coordinates(spec, in_sizes, windows, pads, out_sizes, len(split)):
+    term = jnp.asarray(term, indices.dtype)
+    flat = term if flat is None else flat + term
+  tiled = jnp.where(ids == flat, xs, jnp.zeros((), x.dtype))
+  tiled = tiled.reshape(spec.replace_spatial(
+      x.shape, [n * k for n, k in zip(in_sizes, windows)]))
+  config = [(0, 0, 0)] * x.ndim
+  for axis, n, k, (lo, _), size in zip(spec.spatial_axes, in_sizes, windows, pads, out_sizes):
+    config[axis] = (-lo, size - (n * k - lo), 0)
+  return lax.pad(tiled, jnp.zeros((), x.dtype), config)
+
+
+def max_unpool(
+    x: jax.typing.ArrayLike,
+    indices: jax.typing.ArrayLike,
+    window: geometry.IntOrSeq,
+    *,
+    stride: Optional[geometry.IntOrSeq] = None,
+    padding: geometry.Padding = 0,
+    output_size: Optional[Sequence[int]] = None,
+    layout: Optional[str] = None,
+) -> jax.Array:
+  r"""Max unpooling: zeros everywhere except each value of ``x`` at its index.
+
+  ``[N, *I, C] -> [N, *O, C]`` for the default channels-last layout, where ``I`` are the
+  pooled spatial sizes and by default, along each spatial axis,
+
+  .. math::
+    O = (I - 1) s - p_{lo} - p_{hi} + k
+
+  with window ``k``, stride ``s`` and padding ``p`` of the max pooling being undone.
+  ``output_size`` picks another size strictly between ``O - s`` and ``O + s`` (for example
+  the exact size of the pooled input when it was not a multiple of the stride).
+
+  This matches ``torch.nn.functional.max_unpool{1,2,3}d`` and, after
+  ``jaxup.indices_from_onnx``, ONNX ``MaxUnpool``. ``indices`` are in PyTorch's format, as
+  ``max_pool(..., return_indices=True)`` returns them: for every (batch, channel) plane, the
+  flat row-major offset in the output's spatial extent (``y * W_out + x`` in 2-D).
+
+  Any indices give a deterministic result:
+
+  * Several values with one index: the last in row-major order of ``x``'s plane wins, as in
+    PyTorch's CPU kernel (overlapping pooling windows produce such duplicates, all carrying
+    the same value).
+  * An index outside ``[0, prod(O))``, negative ones included, is dropped: its value
+    appears nowhere (PyTorch raises an error instead; nothing is checked inside ``jit``).
+  * Any in-range index is honoured, even one outside its value's pooling window.
+
+  Unpooling is linear in ``x``: its transpose, and its gradient, is the gather of the
+  cotangent at ``indices``, the adjoint of gathering at the max pooling indices. (When
+  several values share an index, only the winner receives gradient: the exact derivative
+  of the result above, where PyTorch gives every one of them the gathered cotangent.)
+  ``indices`` get no gradient.
+
+  When stride equals window the result is computed by one elementwise pass over the output
+  if every index lies in its own window, which max pooling's indices always do, and by a
+  scatter otherwise; ``lax.cond`` picks at run time (under ``vmap`` both are evaluated).
+  The scatter needs an int32 buffer of the output's size, which XLA reserves (its
+  ``memory_analysis`` counts it) even when the elementwise pass runs.
+
+  Args:
+    x: the pooled values ``[N, *I, C]`` (or as ``layout`` says), float or integer; the
+      output keeps its dtype.
+    indices: integer indices with the shape of ``x``.
+    window: the pooling window ``k``, an int or one per spatial axis.
+    stride: the pooling stride ``s``, an int or one per spatial axis; ``None`` means
+      ``window``.
+    padding: the pooling padding: an int, one int per axis, per-axis ``(lo, hi)`` pairs or
+      ``"VALID"``; ``"SAME"`` with an ``output_size`` resolves TensorFlow's rule for that size.
+    output_size: the spatial output sizes ``O``, or a full output shape whose non-spatial
+      sizes equal ``x``'s (as ``torch.nn.MaxUnpool2d`` accepts). ``None`` gives the default.
+    layout: the layout of ``x`` and ``indices``, e.g. ``"NCHW"``; ``None`` is channels-last by
+      rank (``NWC``, ``NHWC``, ``NDHWC``). The channel and batch axes are optional.
+
+  Returns:
+    ``[N, *O, C]``: zeros except ``x``'s values at their indices, with ``x``'s dtype.
+
+  Raises:
+    TypeError: if ``x`` is not float or integer, ``indices`` are not integers, or an argument
+      has the wrong type.
+    ValueError: if the shapes of ``x`` and ``indices`` differ, the layout does not fit, the
+      window or stride is not positive, or ``output_size`` cannot be reached.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> values = jnp.array([[1, 2], [3, 4]])
+    >>> indices = jnp.array([[5, 2], [9, 14]])
+    >>> for row in max_unpool(values, indices, 2, layout="HW").tolist():
+    ...   print(row)
+    [0, 0, 2, 0]
+    [0, 1, 0, 0]
+    [0, 3, 0, 0]
+    [0, 0, 4, 0]
+  """
+  x = jnp.asarray(x)
+  indices = jnp.asarray(indices)
+  spec = parse_layout(layout, x.ndim, require_channels=False)
+  check_poolable_dtype(x.dtype, "x")
+  if not jnp.issubdtype(indices.dtype, jnp.integer):
+    raise TypeError(f"indices must have an integer dtype, got {indices.dtype.name}")
+  if indices.shape != x.shape:
+    raise ValueError(
+        f"indices must have the shape of x {x.shape} (one index per value), got {indices.shape}"
+    )
+  n_sp = spec.num_spatial
+  windows = geometry.normalize_ints(window, n_sp, "window")
+  strides = windows if stride is None else geometry.normalize_ints(stride, n_sp, "stride")
+  in_sizes = spec.spatial_shape(x.shape)
+  requested = None if output_size is None else _requested_sizes(spec, x.shape, output_size)
+  pads = geometry.normalize_padding(padding, n_sp)
+  if pads == "SAME":
+    if requested is None:
+      raise ValueError(
+          "padding='SAME' depends on the size before pooling: pass output_size as well, or "
+          "explicit (lo, hi) padding"
+      )
+    pads = geometry.resolve_padding(pads, requested, windows, strides, (1,) * n_sp)
+  pads = geometry.resolve_padding(pads, in_sizes, windows, strides, (1,) * n_sp)
+  # The unpadded size less the padding: padding may consume it all, which only an
+  # output_size can repair (as in PyTorch), so the padding is not passed to the helper.
+  unpadded = geometry.conv_transpose_output_size(in_sizes, windows, stride=strides)
+  defaults = tuple(m - lo - hi for m, (lo, hi) in zip(unpadded, pads))
+  out_sizes = defaults
+  if requested is not None:
+    _check_reachable(requested, defaults, strides, output_size)
+    out_sizes = requested
+  elif min(defaults) < 0:
+    raise ValueError(
+        f"padding={padding!r} is larger than the unpadded output {unpadded}: the output size "
+        f"would be {defaults}"
+    )
+  check_index_range(out_sizes, "the output")
+
+  return _max_unpool(x, indices, spec, windows, strides, pads, out_sizes)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
+def _max_unpool(x, indices, spec: Layout, windows, strides, pads, out_sizes):
+  """Jitted so that eager calls compile once per configuration."""
+  indices = indices.astype(jnp.promote_types(indices.dtype, jnp.int32))
+  scatter = lambda v, i: _unpool_scatter(v, i, spec, out_sizes)
+  if strides != windows:
+    return scatter(x, indices)
+  tiled = lambda v, i: _unpool_tiled(v, i, spec, windows, pads, out_sizes)
+  local = _all_in_own_window(indices, spec, windows, pads, out_sizes)
+  return lax.cond(local, tiled, scatter, x, indices)
