@@ -73,7 +73,20 @@ def interpolation() -> None:
   show("transpose of the 2x bilinear upsample applied to ones (each input's total weight)", down)
 
 
-SECTIONS = [convolution, interpolation]
+def unpooling() -> None:
+  section("Max pooling with indices; max unpooling")
+  x = jnp.array([[1, 2, 4, 1],
+                 [3, 4, 2, 3],
+                 [1, 4, 3, 2],
+                 [2, 3, 4, 1]])
+  values, indices = jaxup.max_pool(x, 2, return_indices=True, layout="HW")
+  show("max_pool(4x4, window 2): values", values)
+  show("indices (PyTorch's flat offsets in the 4x4 plane)", indices)
+  show("max_unpool([[1, 2], [3, 4]], those indices, window 2)",
+       jaxup.max_unpool(jnp.array([[1, 2], [3, 4]]), indices, 2, layout="HW"))
+
+
+SECTIONS = [convolution, interpolation, unpooling]
 
 
 def main() -> None:
