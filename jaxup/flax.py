@@ -18,8 +18,12 @@ from jax import lax
 from jaxup._src import layers
 from jaxup._src.conv import conv_transpose
 from jaxup._src.geometry import Padding
+from jaxup._src.layers import STATELESS_LAYERS
+from jaxup._src.layers import MaxPool as MaxPool
+from jaxup._src.layers import MaxUnpool as MaxUnpool
+from jaxup._src.layers import Resize as Resize
 
-__all__ = ["ConvTranspose", "conv_transpose_variables"]
+__all__ = ["ConvTranspose", "conv_transpose_variables", *STATELESS_LAYERS]
 
 IntOrSeq = Union[int, Sequence[int]]
 

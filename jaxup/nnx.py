@@ -17,9 +17,13 @@ from jax import lax
 from jaxup._src import layers
 from jaxup._src.conv import conv_transpose
 from jaxup._src.geometry import Padding
+from jaxup._src.layers import STATELESS_LAYERS
+from jaxup._src.layers import MaxPool as MaxPool
+from jaxup._src.layers import MaxUnpool as MaxUnpool
+from jaxup._src.layers import Resize as Resize
 from jaxup._src.layout import parse_layout
 
-__all__ = ["ConvTranspose"]
+__all__ = ["ConvTranspose", *STATELESS_LAYERS]
 
 IntOrSeq = Union[int, Sequence[int]]
 

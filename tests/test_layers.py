@@ -92,3 +92,45 @@ def test_layer_errors():
   with pytest.raises(TypeError, match=r"expected a torch.nn.ConvTranspose1d/2d/3d module"):
     torch = pytest.importorskip("torch")
     jflax.conv_transpose_variables(torch.nn.Conv2d(2, 2, 3))
+
+
+def _direct(x):
+  """What the Sequential stacks below compute, by the functions."""
+  values, indices = jaxup.max_pool(x, 2, return_indices=True)
+  return jaxup.resize(jaxup.max_unpool(values, indices, 2), scale=2, method="nearest")
+
+
+def _stack(module):
+  return [module.MaxPool(2, return_indices=True), module.MaxUnpool(2),
+          module.Resize(scale=2, method="nearest")]
+
+
+def test_stateless_layers_compose_in_every_framework():
+  x = random((2, 4, 6, 3), np.float32)
+  expected = _direct(x)
+  jflax = pytest.importorskip("jaxup.flax")
+  import flax.linen as nn
+
+  linen = nn.Sequential(_stack(jflax))
+  np.testing.assert_array_equal(linen.apply({}, x), expected)
+
+  jnnx = pytest.importorskip("jaxup.nnx")
+  from flax import nnx
+
+  np.testing.assert_array_equal(nnx.Sequential(*_stack(jnnx))(x), expected)
+
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  f = hk.without_apply_rng(hk.transform(lambda x: hk.Sequential(_stack(jhk))(x)))
+  np.testing.assert_array_equal(f.apply(f.init(None, x), x), expected)
+  np.testing.assert_array_equal(jax.jit(lambda x: f.apply({}, x))(x), expected)
+
+
+def test_stateless_layers_check_their_arguments():
+  from jaxup._src import layers
+
+  with pytest.raises(TypeError, match=r"MaxPool: .*unexpected keyword argument 'size'"):
+    layers.MaxPool(2, size=3)
+  with pytest.raises(TypeError, match=r"MaxUnpool takes 2 array argument\(s\), got 1"):
+    layers.MaxUnpool(2)(jnp.zeros((1, 2, 2, 1)))
+  assert repr(layers.Resize(scale=2, method="nearest")) == "Resize(scale=2, method='nearest')"

@@ -1,8 +1,10 @@
-"""What the Flax, nnx and Haiku layers share: kernel shapes, bias, and PyTorch configurations."""
+"""What the Flax, nnx and Haiku layers share: kernel shapes, bias, PyTorch configurations, and
+the stateless layers, which need no framework at all."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+import inspect
+from typing import Any, Callable, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +12,9 @@ import jax.numpy as jnp
 from jaxup._src import geometry
 from jaxup._src.conv import kernel_from_torch
 from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.max_pool import max_pool
+from jaxup._src.max_unpool import max_unpool
+from jaxup._src.resize import resize
 
 
 def conv_transpose_kernel_shape(
@@ -86,3 +91,80 @@ def torch_conv_transpose_config(module: Any) -> dict:
       kernel=kernel_from_torch(module.weight),
       bias=bias,
   )
+
+
+class StatelessLayer:
+  """A jaxup function with its options bound: a layer without parameters.
+
+  Stateless layers need no framework: the same object works inside Flax linen and nnx modules,
+  ``hk.transform`` and every ``Sequential``. Arguments are checked against the function's
+  signature when the layer is built; values are checked when it is called.
+  """
+
+  function: Callable
+  num_arrays: int = 1
+
+  def __init__(self, *args, **kwargs):
+    try:
+      inspect.signature(self.function).bind(*([None] * self.num_arrays), *args, **kwargs)
+    except TypeError as e:
+      raise TypeError(f"{type(self).__name__}: {e}") from None
+    self.args, self.kwargs = args, kwargs
+
+  def __call__(self, *arrays: jax.Array) -> Any:
+    if len(arrays) == 1 and isinstance(arrays[0], tuple) and self.num_arrays > 1:
+      arrays = arrays[0]  # the tuple a previous layer returned, e.g. (values, indices)
+    if len(arrays) != self.num_arrays:
+      raise TypeError(
+          f"{type(self).__name__} takes {self.num_arrays} array argument(s), got {len(arrays)}")
+    return self.function(*arrays, *self.args, **self.kwargs)
+
+  def __repr__(self) -> str:
+    options = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+    return f"{type(self).__name__}({', '.join(options)})"
+
+
+class Resize(StatelessLayer):
+  """:func:`jaxup.resize` as a layer: ``Resize(size=None, *, scale=None, method=..., ...)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> Resize(scale=2, method="linear", align_corners=True)(jnp.ones((1, 4, 4, 3))).shape
+    (1, 8, 8, 3)
+  """
+
+  function = staticmethod(resize)
+
+
+class MaxPool(StatelessLayer):
+  """:func:`jaxup.max_pool` as a layer: ``MaxPool(window, *, stride=None, ...,
+  return_indices=False)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> values, indices = MaxPool(2, return_indices=True)(jnp.ones((1, 4, 4, 3)))
+    >>> values.shape, indices.shape
+    ((1, 2, 2, 3), (1, 2, 2, 3))
+  """
+
+  function = staticmethod(max_pool)
+
+
+class MaxUnpool(StatelessLayer):
+  """:func:`jaxup.max_unpool` as a layer: ``MaxUnpool(window, *, stride=None, padding=0,
+  output_size=None)``, called on ``values, indices`` or on the pair ``(values, indices)`` that
+  ``MaxPool(..., return_indices=True)`` returns, so the two chain in any ``Sequential``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> values, indices = MaxPool(2, return_indices=True)(jnp.ones((1, 4, 4, 3)))
+    >>> MaxUnpool(2)(values, indices).shape
+    (1, 4, 4, 3)
+  """
+
+  function = staticmethod(max_unpool)
+  num_arrays = 2
+
+
+# The names every framework module re-exports.
+STATELESS_LAYERS = ["MaxPool", "MaxUnpool", "Resize"]
