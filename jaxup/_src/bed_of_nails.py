@@ -1,0 +1,78 @@
+"""Bed-of-nails upsampling: every value in the top-left corner of its cell, zeros elsewhere.
+
+The seed's "bed of nails" is zero insertion: ``factor - 1`` zeros after every value along each
+spatial axis (``lax.pad``'s interior padding plus ``factor - 1`` trailing zeros). It is the transpose of strided
+subsampling ``x[::s]``, which keeps the top-left value of every cell.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxup._src.geometry import IntOrSeq, normalize_ints
+from jaxup._src.layout import parse_layout
+
+
+def bed_of_nails(
+    x: jax.typing.ArrayLike, factor: IntOrSeq, *, layout: Optional[str] = None
+) -> jax.Array:
+  r"""Places every value of ``x`` in the top-left corner of a ``factor``-sized cell of zeros.
+
+  ``[N, H, W, C] -> [N, H*s_H, W*s_W, C]`` for the default layout, where ``N`` is the batch,
+  ``H, W`` the spatial sizes, ``C`` the channels and ``s_H, s_W`` the factors; 1-D (``NWC``)
+  and 3-D (``NDHWC``) work alike, and ``layout`` puts the axes anywhere. Output element
+  :math:`y[\ldots, i s_H, j s_W, \ldots] = x[\ldots, i, j, \ldots]`; every other element is 0.
+
+  Conventions: this is zero insertion as in a strided transposed convolution's dilated input
+  (``lax.conv_transpose`` with ``lhs_dilation``), plus ``factor - 1`` trailing zeros per axis
+  so that the output is exactly ``size * factor``. Any dtype (float, integer, bool, complex)
+  is accepted and kept; the inserted value is that dtype's zero (``False`` for bool). The
+  transpose (``jax.linear_transpose``, the VJP) is strided subsampling ``y[:, ::s_H, ::s_W, :]``.
+
+  Args:
+    x: the input ``[N, *spatial, C]`` (or as ``layout`` says).
+    factor: a positive int for every spatial axis, or one per spatial axis.
+    layout: the layout string, e.g. ``"NCHW"`` or ``"HW"``; ``None`` is channels-last with a
+      batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``). The channel axis is optional here.
+
+  Returns:
+    ``x`` with each spatial size multiplied by its factor, in ``x``'s dtype and layout.
+
+  Raises:
+    TypeError: if ``factor`` is not an int or a sequence of ints, or ``layout`` not a string.
+    ValueError: if a factor is not positive, the number of factors differs from the number of
+      spatial axes, or ``layout`` does not fit ``x``.
+
+  Example:
+    Each value of a 2x2 image lands in the top-left of a 2x2 cell:
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.array([[1, 2], [3, 4]])
+    >>> print(bed_of_nails(x, 2, layout="HW"))
+    [[1 0 2 0]
+     [0 0 0 0]
+     [3 0 4 0]
+     [0 0 0 0]]
+  """
+  x = jnp.asarray(x)
+  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  factors = normalize_ints(factor, parsed.num_spatial, "factor")
+  factor_of = dict(zip(parsed.spatial_axes, factors))
+  # Give every spatial axis a new axis of size 1 right after it, pad that axis with factor - 1
+  # zeros at its end, and merge the pairs: [N, H, W, C] -> [N, H, 1, W, 1, C]
+  # -> [N, H, s_H, W, s_W, C] -> [N, H*s_H, W*s_W, C]. This is exactly lax.pad's interior
+  # padding with factor - 1 trailing zeros, and faster on CPU (benchmarks/bench_data_movement.py).
+  expanded, config = [], []
+  for axis, size in enumerate(x.shape):
+    expanded.append(size)
+    config.append((0, 0, 0))
+    if axis in factor_of:
+      expanded.append(1)
+      config.append((0, factor_of[axis] - 1, 0))
+  nails = lax.pad(lax.reshape(x, tuple(expanded)), lax.full((), 0, x.dtype), config)
+  return lax.reshape(nails, parsed.replace_spatial(
+      x.shape, [n * s for n, s in zip(parsed.spatial_shape(x.shape), factors)]))
