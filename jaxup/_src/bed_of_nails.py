@@ -64,8 +64,8 @@ def bed_of_nails(
   factor_of = dict(zip(parsed.spatial_axes, factors))
   # Give every spatial axis a new axis of size 1 right after it, pad that axis with factor - 1
   # zeros at its end, and merge the pairs: [N, H, W, C] -> [N, H, 1, W, 1, C]
-  # -> [N, H, s_H, W, s_W, C] -> [N, H*s_H, W*s_W, C]. This is exactly lax.pad's interior
-  # padding with factor - 1 trailing zeros, and faster on CPU (benchmarks/bench_data_movement.py).
+  # -> [N, H, s_H, W, s_W, C] -> [N, H*s_H, W*s_W, C]. This equals lax.pad's interior padding
+  # with factor - 1 trailing zeros, in less CPU time (benchmarks/bench_data_movement.py).
   expanded, config = [], []
   for axis, size in enumerate(x.shape):
     expanded.append(size)
