@@ -60,15 +60,15 @@ def nails_unit_axes(x):
   return y.reshape(n, h * S, w * S, c)
 
 
-def shuffle_6d(order):
-  # One 6-D transpose, without merging the axes that stay neighbours.
+def shuffle_merged(order):
+  # The transpose with the axes that stay neighbours merged first: fewer, longer runs.
   def shuffle(x):
     n, h, w, cs = x.shape
     c = cs // (S * S)
-    if order == "CRD":
-      y = x.reshape(n, h, w, c, S, S).transpose(0, 1, 4, 2, 5, 3)
-    else:
-      y = x.reshape(n, h, w, S, S, c).transpose(0, 1, 3, 2, 4, 5)
+    if order == "CRD":  # (NH, W, C, i, j) -> (NH, i, W, j, C)
+      y = lax.transpose(x.reshape(n * h, w, c, S, S), (0, 3, 1, 4, 2))
+    else:  # (NH, W, i, j*C) -> (NH, i, W, j*C)
+      y = lax.transpose(x.reshape(n * h, w, S, S * c), (0, 2, 1, 3))
     return y.reshape(n, h * S, w * S, c)
   return shuffle
 
@@ -158,13 +158,13 @@ def main():
       "scatter .at[::s].set": nails_scatter,
   })
   section("pixel_shuffle", deep, out_like, {
-      "pixel_shuffle CRD (merged)": lambda v: jaxup.pixel_shuffle(v, S),
-      "6-D transpose CRD": shuffle_6d("CRD"),
+      "pixel_shuffle CRD": lambda v: jaxup.pixel_shuffle(v, S),
+      "merged-axes transpose CRD": shuffle_merged("CRD"),
       "strided slices + stack CRD": shuffle_slices_crd,
   })
   section("pixel_shuffle DCR", deep, out_like, {
-      "pixel_shuffle DCR (merged)": lambda v: jaxup.pixel_shuffle(v, S, order="DCR"),
-      "6-D transpose DCR": shuffle_6d("DCR"),
+      "pixel_shuffle DCR": lambda v: jaxup.pixel_shuffle(v, S, order="DCR"),
+      "merged-axes transpose DCR": shuffle_merged("DCR"),
   })
   section("pixel_unshuffle (output is the deep array)", out_like, deep, {
       "pixel_unshuffle CRD": lambda v: jaxup.pixel_unshuffle(v, S),

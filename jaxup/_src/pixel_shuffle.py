@@ -66,24 +66,6 @@ def _plan(parsed: Layout, factors: tuple[int, ...], order: str, deep_shape):
   return deep_shape[:c] + split + deep_shape[c + 1:], tuple(perm)
 
 
-def _permute(x: jax.Array, shape: tuple[int, ...], perm: tuple[int, ...]) -> jax.Array:
-  """``x`` viewed as ``shape`` and transposed by ``perm``, flattened as the caller reshapes it.
-
-  Axes that stay neighbours under ``perm`` are merged first, so XLA copies fewer, longer
-  contiguous runs: 5-10% faster on CPU than the unmerged transpose
-  (benchmarks/bench_data_movement.py).
-  """
-  runs = []
-  for axis in perm:
-    if runs and runs[-1][-1] + 1 == axis:
-      runs[-1].append(axis)
-    else:
-      runs.append([axis])
-  by_start = sorted(runs)
-  merged_shape = tuple(math.prod(shape[a] for a in run) for run in by_start)
-  return lax.transpose(lax.reshape(x, merged_shape), tuple(by_start.index(r) for r in runs))
-
-
 def _shallow_shape(parsed: Layout, factors: tuple[int, ...], deep_shape) -> tuple[int, ...]:
   """The shuffled shape of a deep array: spatial sizes times the factors, channels divided."""
   c = parsed.channel_axis
@@ -161,7 +143,7 @@ def pixel_shuffle(
         f"{' * '.join(map(str, factors))} = {block}"
     )
   split_shape, perm = _plan(parsed, factors, order, x.shape)
-  shuffled = _permute(x, split_shape, perm)
+  shuffled = lax.transpose(lax.reshape(x, split_shape), perm)
   return lax.reshape(shuffled, _shallow_shape(parsed, factors, x.shape))
 
 
@@ -224,6 +206,6 @@ def pixel_unshuffle(
   split_shape, perm = _plan(parsed, factors, order, deep_shape)
   # Viewed with its spatial axes split into (space, offset) pairs, x is the shuffled array
   # before its last reshape; the inverse permutation undoes the shuffle.
-  grouped_shape = tuple(split_shape[a] for a in perm)
+  grouped = lax.reshape(x, tuple(split_shape[a] for a in perm))
   inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
-  return lax.reshape(_permute(x, grouped_shape, inverse), deep_shape)
+  return lax.reshape(lax.transpose(grouped, inverse), deep_shape)
