@@ -3,6 +3,7 @@
 Each upsampler is the transpose (the VJP) of a downsampler; see the README for the table.
 """
 
+from jaxup._src.bed_of_nails import bed_of_nails as bed_of_nails
 from jaxup._src.conv import conv as conv
 from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.conv import kernel_from_torch as kernel_from_torch
@@ -16,12 +17,16 @@ from jaxup._src.layout import Layout as Layout
 from jaxup._src.layout import parse_layout as parse_layout
 from jaxup._src.max_pool import max_pool as max_pool
 from jaxup._src.max_unpool import max_unpool as max_unpool
+from jaxup._src.nearest import upsample_nearest as upsample_nearest
+from jaxup._src.pixel_shuffle import pixel_shuffle as pixel_shuffle
+from jaxup._src.pixel_shuffle import pixel_unshuffle as pixel_unshuffle
 from jaxup._src.resize import resize as resize
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Layout",
+    "bed_of_nails",
     "conv",
     "conv_output_size",
     "conv_transpose",
@@ -34,5 +39,8 @@ __all__ = [
     "max_pool",
     "max_unpool",
     "parse_layout",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "resize",
+    "upsample_nearest",
 ]
