@@ -16,9 +16,13 @@ from jaxup._src import layers
 from jaxup._src.conv import conv_transpose
 from jaxup._src.geometry import Padding
 from jaxup._src.layers import STATELESS_LAYERS
+from jaxup._src.layers import BedOfNails as BedOfNails
 from jaxup._src.layers import MaxPool as MaxPool
 from jaxup._src.layers import MaxUnpool as MaxUnpool
+from jaxup._src.layers import PixelShuffle as PixelShuffle
+from jaxup._src.layers import PixelUnshuffle as PixelUnshuffle
 from jaxup._src.layers import Resize as Resize
+from jaxup._src.layers import UpsampleNearest as UpsampleNearest
 
 __all__ = ["ConvTranspose", "conv_transpose_params", *STATELESS_LAYERS]
 

@@ -97,12 +97,15 @@ def test_layer_errors():
 def _direct(x):
   """What the Sequential stacks below compute, by the functions."""
   values, indices = jaxup.max_pool(x, 2, return_indices=True)
-  return jaxup.resize(jaxup.max_unpool(values, indices, 2), scale=2, method="nearest")
+  y = jaxup.resize(jaxup.max_unpool(values, indices, 2), scale=2, method="nearest")
+  y = jaxup.pixel_shuffle(jaxup.pixel_unshuffle(y, 2, order="DCR"), 2)
+  return jaxup.bed_of_nails(jaxup.upsample_nearest(y, (1, 2)), 2)
 
 
 def _stack(module):
   return [module.MaxPool(2, return_indices=True), module.MaxUnpool(2),
-          module.Resize(scale=2, method="nearest")]
+          module.Resize(scale=2, method="nearest"), module.PixelUnshuffle(2, order="DCR"),
+          module.PixelShuffle(2), module.UpsampleNearest((1, 2)), module.BedOfNails(2)]
 
 
 def test_stateless_layers_compose_in_every_framework():
@@ -134,3 +137,8 @@ def test_stateless_layers_check_their_arguments():
   with pytest.raises(TypeError, match=r"MaxUnpool takes 2 array argument\(s\), got 1"):
     layers.MaxUnpool(2)(jnp.zeros((1, 2, 2, 1)))
   assert repr(layers.Resize(scale=2, method="nearest")) == "Resize(scale=2, method='nearest')"
+  for module in ("jaxup.flax", "jaxup.nnx", "jaxup.haiku"):
+    exported = pytest.importorskip(module)
+    for name in layers.STATELESS_LAYERS:
+      assert getattr(exported, name) is getattr(layers, name)
+      assert name in exported.__all__

@@ -12,8 +12,11 @@ import jax.numpy as jnp
 from jaxup._src import geometry
 from jaxup._src.conv import kernel_from_torch
 from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.bed_of_nails import bed_of_nails
 from jaxup._src.max_pool import max_pool
 from jaxup._src.max_unpool import max_unpool
+from jaxup._src.nearest import upsample_nearest
+from jaxup._src.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from jaxup._src.resize import resize
 
 
@@ -136,6 +139,54 @@ class Resize(StatelessLayer):
   function = staticmethod(resize)
 
 
+class UpsampleNearest(StatelessLayer):
+  """:func:`jaxup.upsample_nearest` as a layer: ``UpsampleNearest(factor)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> UpsampleNearest(2)(jnp.ones((1, 4, 4, 3))).shape
+    (1, 8, 8, 3)
+  """
+
+  function = staticmethod(upsample_nearest)
+
+
+class BedOfNails(StatelessLayer):
+  """:func:`jaxup.bed_of_nails` as a layer: ``BedOfNails(factor)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> BedOfNails(2)(jnp.ones((1, 4, 4, 3))).shape
+    (1, 8, 8, 3)
+  """
+
+  function = staticmethod(bed_of_nails)
+
+
+class PixelShuffle(StatelessLayer):
+  """:func:`jaxup.pixel_shuffle` as a layer: ``PixelShuffle(factor, *, order="CRD")``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> PixelShuffle(2)(jnp.ones((1, 4, 4, 12))).shape
+    (1, 8, 8, 3)
+  """
+
+  function = staticmethod(pixel_shuffle)
+
+
+class PixelUnshuffle(StatelessLayer):
+  """:func:`jaxup.pixel_unshuffle` as a layer: ``PixelUnshuffle(factor, *, order="CRD")``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> PixelUnshuffle(2)(jnp.ones((1, 8, 8, 3))).shape
+    (1, 4, 4, 12)
+  """
+
+  function = staticmethod(pixel_unshuffle)
+
+
 class MaxPool(StatelessLayer):
   """:func:`jaxup.max_pool` as a layer: ``MaxPool(window, *, stride=None, ...,
   return_indices=False)``.
@@ -167,4 +218,5 @@ class MaxUnpool(StatelessLayer):
 
 
 # The names every framework module re-exports.
-STATELESS_LAYERS = ["MaxPool", "MaxUnpool", "Resize"]
+STATELESS_LAYERS = ["BedOfNails", "MaxPool", "MaxUnpool", "PixelShuffle", "PixelUnshuffle", "Resize",
+                    "UpsampleNearest"]
