@@ -36,15 +36,19 @@ def compare(candidates: Mapping[str, Callable[[], object]], *, repeats: int = 30
   """Median seconds per call of each zero-argument callable, alternating between them.
 
   The callables must already be compiled (call them once before, or rely on ``warmup``).
+  Each round starts with the next candidate in turn: a call pays part of its predecessor's
+  cleanup (freeing a large output, say), so a fixed order would favour some positions.
   """
   for fn in candidates.values():
     for _ in range(warmup):
       _block(fn())
-  times = {name: [] for name in candidates}
-  for _ in range(repeats):
-    for name, fn in candidates.items():
+  names = list(candidates)
+  times = {name: [] for name in names}
+  for round_ in range(repeats):
+    shift = round_ % len(names)
+    for name in names[shift:] + names[:shift]:
       start = time.perf_counter()
-      _block(fn())
+      _block(candidates[name]())
       times[name].append(time.perf_counter() - start)
   return {name: statistics.median(ts) for name, ts in times.items()}
 

@@ -80,21 +80,6 @@ def shuffle_slices_crd(x):
   return jnp.stack(rows, axis=2).reshape(n, h * S, w * S, cs // (S * S))
 
 
-def rotated_medians(calls):
-  """compare() once per rotation of the candidate order, then the median over rotations.
-
-  The call that follows another pays part of its predecessor's cleanup (the freed 256 MiB
-  output), so a fixed order favours some positions; rotating gives each the same share.
-  """
-  names = list(calls)
-  per_rotation = []
-  for r in range(len(names)):
-    order = names[r:] + names[:r]
-    per_rotation.append(
-        compare({n: calls[n] for n in order}, repeats=REPEATS // len(names), warmup=1))
-  return {n: statistics.median(m[n] for m in per_rotation) for n in names}
-
-
 def cpu_medians(calls, repeats):
   """Median user and system CPU seconds per call, alternating like compare().
 
@@ -131,7 +116,7 @@ def section(title, x, baseline_input, candidates):
           f"{st['temp_bytes']:>11,}, output bytes {st['output_bytes']:>11,}")
   calls = {"y * 2": lambda: double(baseline_input)}
   calls.update({name: (lambda f=fn: f(x)) for name, fn in jitted.items()})
-  medians = rotated_medians(calls)
+  medians = compare(calls, repeats=REPEATS)
   print("  " + format_row("median", medians, "y * 2"))
   cpu = cpu_medians(calls, REPEATS // 2)
   base = cpu["y * 2"][0]

@@ -53,6 +53,17 @@ def convolution() -> None:
                             layout="HWC")[..., 0])
 
 
+def nearest() -> None:
+  section("K-nearest neighbours: repeat each value K = 4 times (factor 2)")
+  x = jnp.array([[1, 2], [3, 4]])
+  y = jaxup.upsample_nearest(x, 2, layout="HW")
+  show("upsample_nearest([[1, 2], [3, 4]], 2)", y)
+  # Its transpose is non-overlapping sum pooling.
+  (pooled,) = jax.linear_transpose(lambda v: jaxup.upsample_nearest(v, 2, layout="HW"),
+                                   x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+  show("its transpose on arange(16).reshape(4, 4): 2x2 sum pooling", pooled)
+
+
 def interpolation() -> None:
   section("Bilinear interpolation (and nearest, cubic, in every framework's convention)")
   image = jnp.array([[10, 20], [30, 40]])
@@ -73,6 +84,15 @@ def interpolation() -> None:
   show("transpose of the 2x bilinear upsample applied to ones (each input's total weight)", down)
 
 
+def bed_of_nails() -> None:
+  section("Bed of nails: each value in the top-left corner of its cell, zeros elsewhere")
+  x = jnp.array([[1, 2], [3, 4]])
+  show("bed_of_nails([[1, 2], [3, 4]], 2)", jaxup.bed_of_nails(x, 2, layout="HW"))
+  (sub,) = jax.linear_transpose(lambda v: jaxup.bed_of_nails(v, 2, layout="HW"),
+                                x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+  show("its transpose on arange(16).reshape(4, 4): strided subsampling x[::2, ::2]", sub)
+
+
 def unpooling() -> None:
   section("Max pooling with indices; max unpooling")
   x = jnp.array([[1, 2, 4, 1],
@@ -86,7 +106,19 @@ def unpooling() -> None:
        jaxup.max_unpool(jnp.array([[1, 2], [3, 4]]), indices, 2, layout="HW"))
 
 
-SECTIONS = [convolution, interpolation, unpooling]
+def pixel_shuffle() -> None:
+  section("Pixel shuffle: depth to space")
+  x = jnp.arange(8).reshape(1, 1, 8)  # [H, W, C]: 8 channels -> 2 channels at 2x resolution
+  for order, who in (("CRD", "PyTorch's PixelShuffle"), ("DCR", "TensorFlow's depth_to_space")):
+    y = jaxup.pixel_shuffle(x, 2, order=order, layout="HWC")
+    show(f"order={order!r} ({who}): channel 0 and channel 1", jnp.moveaxis(y, -1, 0))
+  y = jaxup.pixel_shuffle(x, 2, layout="HWC")
+  print("pixel_unshuffle(pixel_shuffle(x)) == x:",
+        bool((jaxup.pixel_unshuffle(y, 2, layout="HWC") == x).all()))
+  print()
+
+
+SECTIONS = [convolution, nearest, interpolation, bed_of_nails, unpooling, pixel_shuffle]
 
 
 def main() -> None:
