@@ -117,6 +117,14 @@ def parse_layout(
   Raises:
     TypeError: if ``layout`` is not a string or ``None``.
     ValueError: if the string is malformed or does not match ``ndim``.
+
+  Example:
+    >>> import jaxup
+    >>> lay = jaxup.parse_layout("NCHW", 4)
+    >>> lay.batch_axis, lay.channel_axis, lay.spatial_axes
+    (0, 1, (2, 3))
+    >>> jaxup.parse_layout(None, 5).spec
+    'NDHWC'
   """
   if layout is None:
     if ndim not in DEFAULT_LAYOUTS:
