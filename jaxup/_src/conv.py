@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,13 +29,12 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
   for name, a in (("x", x), ("kernel", kernel)):
     if not jnp.issubdtype(a.dtype, jnp.inexact):
       raise TypeError(f"{name} must have a floating-point dtype, got {a.dtype}")
-  if kernel.ndim != n + 2:
-    expected = ("(*spatial, out_channels // groups, in_channels)" if transpose
-                else "(*spatial, in_channels // groups, out_channels)")
-    raise ValueError(
-        f"kernel has rank {kernel.ndim} (shape {kernel.shape}) but x has {n} spatial axes "
-        f"(layout {lay.spec!r}); expected rank {n + 2}: {expected}"
-    )
+  expected = ("(*spatial, out_channels // groups, in_channels)" if transpose
+              else "(*spatial, in_channels // groups, out_channels)")
+  chex.assert_rank(
+      kernel, n + 2, exception_type=ValueError,
+      custom_message=f"kernel has rank {kernel.ndim} (shape {kernel.shape}) but x has {n} "
+      f"spatial axes (layout {lay.spec!r}); expected rank {n + 2}: {expected}")
   if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
     raise ValueError(f"groups={groups!r} must be a positive int")
   channels = lay.channels(x.shape)

@@ -6,6 +6,7 @@ import functools
 import math
 from typing import Optional, Sequence
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,10 +220,10 @@ def max_unpool(
   check_poolable_dtype(x.dtype, "x")
   if not jnp.issubdtype(indices.dtype, jnp.integer):
     raise TypeError(f"indices must have an integer dtype, got {indices.dtype.name}")
-  if indices.shape != x.shape:
-    raise ValueError(
-        f"indices must have the shape of x {x.shape} (one index per value), got {indices.shape}"
-    )
+  chex.assert_equal_shape(
+      (x, indices), exception_type=ValueError,
+      custom_message=f"indices must have the shape of x {x.shape} (one index per value), got "
+      f"{indices.shape}")
   n_sp = spec.num_spatial
   windows = geometry.normalize_ints(window, n_sp, "window")
   strides = windows if stride is None else geometry.normalize_ints(stride, n_sp, "stride")
