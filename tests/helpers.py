@@ -53,3 +53,25 @@ def assert_jit_eager_vmap(fn, x, *, batch_axis=0, rtol=1e-12):
   per_item = lambda xi: jnp.squeeze(fn(jnp.expand_dims(xi, batch_axis)), batch_axis)
   mapped = jax.vmap(per_item, in_axes=batch_axis, out_axes=batch_axis)(x)
   np.testing.assert_allclose(np.asarray(mapped), np.asarray(eager), rtol=rtol, atol=rtol)
+
+
+# Layouts for operators that need no channel axis (nearest, bed of nails), by spatial rank.
+FACTOR_LAYOUTS = {
+    1: ("NWC", "NCW", "WC", "W"),
+    2: ("NHWC", "NCHW", "HWC", "CHW", "HW", "WCNH"),
+    3: ("NDHWC", "NCDHW", "DHWC"),
+}
+
+
+def spatial_axes(layout):
+  """The positions of the spatial letters of ``layout``."""
+  return [i for i, c in enumerate(layout) if c not in "NC"]
+
+
+def random_factor_config(rng):
+  """A random (shape, factors, layout) with small sizes, some of them odd or 1."""
+  k = int(rng.integers(1, 4))
+  layout = FACTOR_LAYOUTS[k][int(rng.integers(len(FACTOR_LAYOUTS[k])))]
+  shape = tuple(int(rng.integers(1, 4)) if c in "NC" else int(rng.integers(1, 6)) for c in layout)
+  factors = tuple(int(rng.integers(1, 4)) for _ in range(k))
+  return shape, factors, layout

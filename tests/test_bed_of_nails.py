@@ -9,26 +9,19 @@ from jax import lax
 from jax.test_util import check_grads
 
 from jaxup import bed_of_nails, upsample_nearest
-from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random
+from tests.helpers import (assert_adjoint, assert_jit_eager_vmap, random, random_factor_config,
+                           spatial_axes)
 
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
 bed_of_nails_jit = jax.jit(bed_of_nails, static_argnames=("factor", "layout"))
 
-LAYOUTS = {
-    1: ("NWC", "NCW", "WC", "W"),
-    2: ("NHWC", "NCHW", "HWC", "CHW", "HW", "WCNH"),
-    3: ("NDHWC", "NCDHW", "DHWC"),
-}
 
-
-def _spatial_axes(layout):
-  return [i for i, c in enumerate(layout) if c not in "NC"]
 
 
 def _strides(ndim, factors, layout):
   """The index ``[..., ::s_H, ::s_W, ...]`` that picks the nails."""
   index = [slice(None)] * ndim
-  for axis, s in zip(_spatial_axes(layout), factors):
+  for axis, s in zip(spatial_axes(layout), factors):
     index[axis] = slice(None, None, s)
   return tuple(index)
 
@@ -37,7 +30,7 @@ def _assignment_reference(x, factors, layout):
   """Zeros of the output's size with x written at every factor-th position."""
   x = np.asarray(x)
   shape = list(x.shape)
-  for axis, s in zip(_spatial_axes(layout), factors):
+  for axis, s in zip(spatial_axes(layout), factors):
     shape[axis] *= s
   y = np.zeros(shape, x.dtype)
   y[_strides(x.ndim, factors, layout)] = x
@@ -47,17 +40,10 @@ def _assignment_reference(x, factors, layout):
 def _interior_pad_reference(x, factors, layout):
   """lax.pad's interior padding with factor - 1 trailing zeros."""
   config = [(0, 0, 0)] * x.ndim
-  for axis, s in zip(_spatial_axes(layout), factors):
+  for axis, s in zip(spatial_axes(layout), factors):
     config[axis] = (0, s - 1, s - 1)
   return lax.pad(x, jnp.zeros((), x.dtype), config)
 
-
-def _random_config(rng):
-  k = int(rng.integers(1, 4))
-  layout = LAYOUTS[k][int(rng.integers(len(LAYOUTS[k])))]
-  shape = tuple(int(rng.integers(1, 4)) if c in "NC" else int(rng.integers(1, 6)) for c in layout)
-  factors = tuple(int(rng.integers(1, 4)) for _ in range(k))
-  return shape, factors, layout
 
 
 # -- hand-computed expectations ------------------------------------------------------------
@@ -105,7 +91,7 @@ def test_special_values_stay_in_place():
 
 def test_matches_references_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [_random_config(rng) for _ in range(40)]
+  configs = [random_factor_config(rng) for _ in range(40)]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     factor = factors[0] if len(set(factors)) == 1 else factors

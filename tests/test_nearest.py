@@ -9,39 +9,24 @@ from jax import lax
 from jax.test_util import check_grads
 
 from jaxup import upsample_nearest
-from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random
+from tests.helpers import (assert_adjoint, assert_jit_eager_vmap, random, random_factor_config,
+                           spatial_axes)
 
 # Layouts by number of spatial axes; the spatial letters are the axes np.repeat acts on.
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
 upsample_nearest_jit = jax.jit(upsample_nearest, static_argnames=("factor", "layout"))
 
-LAYOUTS = {
-    1: ("NWC", "NCW", "WC", "W"),
-    2: ("NHWC", "NCHW", "HWC", "CHW", "HW", "WCNH"),
-    3: ("NDHWC", "NCDHW", "DHWC"),
-}
 DEFAULT = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
-
-def _spatial_axes(layout):
-  return [i for i, c in enumerate(layout) if c not in "NC"]
 
 
 def _repeat_reference(x, factors, layout):
   """np.repeat along each spatial axis."""
   y = np.asarray(x)
-  for axis, s in zip(_spatial_axes(layout), factors):
+  for axis, s in zip(spatial_axes(layout), factors):
     y = np.repeat(y, s, axis=axis)
   return y
 
-
-def _random_config(rng):
-  """A random (shape, factors, layout) with small sizes, some of them odd or 1."""
-  k = int(rng.integers(1, 4))
-  layout = LAYOUTS[k][int(rng.integers(len(LAYOUTS[k])))]
-  shape = tuple(int(rng.integers(1, 4)) if c in "NC" else int(rng.integers(1, 6)) for c in layout)
-  factors = tuple(int(rng.integers(1, 4)) for _ in range(k))
-  return shape, factors, layout
 
 
 # -- hand-computed expectations ------------------------------------------------------------
@@ -80,7 +65,7 @@ def test_factor_one_is_identity_and_zero_size_stays_empty():
 
 def test_matches_np_repeat_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [_random_config(rng) for _ in range(40)]
+  configs = [random_factor_config(rng) for _ in range(40)]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     # Scalar factor when the factors agree, to cover both spellings.
@@ -132,7 +117,7 @@ def test_matches_torch_interpolate_at_integer_scales(mode):
 def _sum_pool(y, factors, layout):
   """Non-overlapping sum pooling with window = stride = factor, by lax.reduce_window."""
   window = [1] * y.ndim
-  for axis, s in zip(_spatial_axes(layout), factors):
+  for axis, s in zip(spatial_axes(layout), factors):
     window[axis] = s
   return lax.reduce_window(y, jnp.zeros((), y.dtype), lax.add, window, window, "VALID")
 
