@@ -7,6 +7,7 @@ drift of the machine hits every candidate alike. Results are blocked on before t
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from typing import Callable, Mapping
@@ -58,3 +59,41 @@ def format_row(label: str, medians: Mapping[str, float], baseline: str) -> str:
   base = medians[baseline]
   cells = [f"{name}={t * 1e3:.2f}ms ({t / base:.2f}x)" for name, t in medians.items()]
   return f"{label}: " + ", ".join(cells)
+
+
+@dataclasses.dataclass
+class Candidate:
+  """One way of computing a benchmark case.
+
+  Attributes:
+    label: the name in the table, e.g. ``"jaxup"``, ``"lax"``, ``"jax.image"``, ``"torch"``.
+    fn: for ``framework="jax"`` a function of ``args`` (it is jitted by the runner, which also
+      records its compile time and ``memory_analysis()``); for ``"torch"`` a zero-argument
+      callable that runs the PyTorch computation once.
+    args: the arguments of ``fn`` (jax arrays) for ``"jax"``; unused for ``"torch"``.
+    framework: ``"jax"`` or ``"torch"``.
+  """
+
+  label: str
+  fn: Callable
+  args: tuple = ()
+  framework: str = "jax"
+
+
+@dataclasses.dataclass
+class Case:
+  """A benchmark case: candidates computing the same thing, compared against ``baseline``.
+
+  Attributes:
+    name: the row's name, with the shape, e.g. ``"resize lanczos3 2x (8, 64, 64, 32)"``.
+    group: the table it belongs to: ``"operators"``, ``"blocks"`` (decoder blocks), ...
+    mode: ``"forward"`` or ``"train"`` (forward + backward).
+    candidates: the candidates; the first is jaxup's.
+    baseline: the label of the candidate the ratios are taken against.
+  """
+
+  name: str
+  group: str
+  mode: str
+  candidates: list
+  baseline: str
