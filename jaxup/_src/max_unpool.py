@@ -62,30 +62,39 @@ def _unpool_scatter(x, indices, spec: Layout, out_sizes):
   out_shape = spec.replace_spatial(x.shape, out_sizes)
   if x.size == 0 or math.prod(out_shape) == 0:
     return jnp.zeros(out_shape, x.dtype)
-  in_sizes = spec.spatial_shape(x.shape)
-  planes = tuple(a for a in range(x.ndim) if a not in spec.spatial_axes)
+  axes, in_sizes = spec.spatial_axes, spec.spatial_shape(x.shape)
+  if axes == tuple(range(axes[0], axes[0] + len(axes))) and len(axes) > 1:
+    # Adjacent spatial axes (NHWC, NCHW, ...): one flat plane axis, one coordinate per value.
+    flat = lambda a, sizes: a.reshape(a.shape[:axes[0]] + (math.prod(sizes),)
+                                      + a.shape[axes[-1] + 1:])
+    x, indices = flat(x, in_sizes), flat(indices, in_sizes)
+    axes, in_sizes, plane_out = (axes[0],), (math.prod(in_sizes),), (math.prod(out_sizes),)
+  else:
+    plane_out = tuple(out_sizes)
+  planes = tuple(a for a in range(x.ndim) if a not in axes)
   in_range = (indices >= 0) & (indices < math.prod(out_sizes))
-  target = _plane_coordinates(jnp.where(in_range, indices, 0), out_sizes)
+  target = _plane_coordinates(jnp.where(in_range, indices, 0), plane_out)
   # A dropped index points one past the end of the first spatial axis.
-  target[0] = jnp.where(in_range, target[0], out_sizes[0])
+  target[0] = jnp.where(in_range, target[0], plane_out[0])
   target = jnp.stack(target, axis=-1).astype(jnp.int32)
   ordinal = sum(lax.broadcasted_iota(jnp.int32, x.shape, axis) * p
-                for axis, p in zip(spec.spatial_axes, plane_strides(in_sizes)))
+                for axis, p in zip(axes, plane_strides(in_sizes)))
   scatter_dims = lax.ScatterDimensionNumbers(
-      update_window_dims=(), inserted_window_dims=spec.spatial_axes,
-      scatter_dims_to_operand_dims=spec.spatial_axes, operand_batching_dims=planes,
-      scatter_indices_batching_dims=planes)
+      update_window_dims=(), inserted_window_dims=axes, scatter_dims_to_operand_dims=axes,
+      operand_batching_dims=planes, scatter_indices_batching_dims=planes)
+  winner_shape = list(x.shape)
+  for axis, n in zip(axes, plane_out):
+    winner_shape[axis] = n
   winner = lax.scatter_max(
-      jnp.full(out_shape, -1, jnp.int32), target, ordinal, scatter_dims,
+      jnp.full(winner_shape, -1, jnp.int32), target, ordinal, scatter_dims,
       mode=lax.GatherScatterMode.FILL_OR_DROP)
   source = jnp.stack(_plane_coordinates(jnp.maximum(winner, 0), in_sizes), axis=-1)
   gather_dims = lax.GatherDimensionNumbers(
-      offset_dims=(), collapsed_slice_dims=spec.spatial_axes,
-      start_index_map=spec.spatial_axes, operand_batching_dims=planes,
-      start_indices_batching_dims=planes)
+      offset_dims=(), collapsed_slice_dims=axes, start_index_map=axes,
+      operand_batching_dims=planes, start_indices_batching_dims=planes)
   gathered = lax.gather(x, source, gather_dims, (1,) * x.ndim,
                         mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS)
-  return jnp.where(winner >= 0, gathered, jnp.zeros((), x.dtype))
+  return jnp.where(winner >= 0, gathered, jnp.zeros((), x.dtype)).reshape(out_shape)
 
 
 def _window_coordinates(spec: Layout, in_sizes, windows, pads, out_sizes, rank):
