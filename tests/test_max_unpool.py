@@ -344,3 +344,14 @@ def test_signature_array_first_then_keyword_only():
   assert [p.name for p in params[:3]] == ["x", "indices", "window"]
   assert all(p.kind is p.KEYWORD_ONLY for p in params[3:])
   assert [p.name for p in params[3:]] == ["stride", "padding", "output_size", "layout"]
+
+
+@pytest.mark.parametrize("window,stride", [(2, None), (3, 2)])
+def test_no_decision_from_index_values(window, stride):
+  # The path is chosen from the configuration: no cond (which vmap would turn into both
+  # branches) and no reduction over the indices.
+  x = jnp.zeros((2, 3, 3, 2))
+  jaxpr = str(jax.make_jaxpr(lambda v, i: jaxup.max_unpool(v, i, window, stride=stride))(
+      x, jnp.zeros(x.shape, jnp.int32)))
+  assert "cond[" not in jaxpr and "reduce_and" not in jaxpr and "reduce_or" not in jaxpr
+  assert ("scatter" in jaxpr) == (stride is not None)
