@@ -16,7 +16,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxup._src import geometry
+from jaxup._src import checks, geometry, lowering as _lowering
 from jaxup._src.layout import Layout, parse_layout
 
 
@@ -65,13 +65,6 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
   return x.astype(dtype), kernel.astype(dtype), lay
 
 
-def _batched(x: jax.Array, lay: Layout) -> tuple[jax.Array, Layout]:
-  """Adds a leading batch axis for lax when the layout has none."""
-  if lay.batch_axis is None:
-    return x[None], lay.with_batch()
-  return x, lay
-
-
 def conv(
     x: ArrayLike,
     kernel: ArrayLike,
@@ -82,6 +75,7 @@ def conv(
     groups: int = 1,
     layout: Optional[str] = None,
     precision: lax.PrecisionLike = None,
+    lowering: str = "auto",
 ) -> jax.Array:
   r"""N-d strided cross-correlation: the downsampler that ``conv_transpose`` transposes.
 
@@ -139,14 +133,16 @@ def conv(
       geometry.normalize_padding(padding, n), lay.spatial_shape(x.shape),
       kernel.shape[:n], strides, dilations)
   # Validates that every axis has at least one output position.
-  geometry.conv_output_size(lay.spatial_shape(x.shape), kernel.shape[:n], stride=strides,
+  outs = geometry.conv_output_size(lay.spatial_shape(x.shape), kernel.shape[:n], stride=strides,
                             padding=pads, dilation=dilations)
-  xb, lay_b = _batched(x, lay)
-  y = lax.conv_general_dilated(
-      xb, kernel, window_strides=strides, padding=pads, rhs_dilation=dilations,
-      dimension_numbers=lay_b.conv_dimension_numbers(), feature_group_count=groups,
-      precision=precision)
-  return y if lay.batch_axis is not None else y[0]
+  lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  sizes = lay.spatial_shape(x.shape)
+  geom = _lowering.Geometry(
+      sizes=tuple(sizes), out_sizes=tuple(outs), kernel_sizes=tuple(kernel.shape[:n]),
+      strides=strides, lows=tuple(lo for lo, _ in pads), dilations=dilations, groups=groups)
+  y = _lowering.correlate(_to_channels_last(x, lay), kernel, geom, lowering=lowering,
+                          precision=precision)
+  return _from_channels_last(y, lay)
 
 
 def _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding, output_padding,
@@ -214,6 +210,7 @@ def conv_transpose(
     groups: int = 1,
     layout: Optional[str] = None,
     precision: lax.PrecisionLike = None,
+    lowering: str = "auto",
 ) -> jax.Array:
   r"""Transposed convolution, defined as the VJP of :func:`conv` with the same kernel.
 
@@ -299,8 +296,12 @@ def conv_transpose(
   outs, lows = _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding,
                                    output_padding, output_size)
 
-  y = _subpixel_transpose(_to_channels_last(x, lay), _swap_in_out(kernel, n, groups), sizes,
-                          outs, lows, strides, dilations, groups, precision)
+  lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  geom = _lowering.Geometry(
+      sizes=tuple(outs), out_sizes=tuple(sizes), kernel_sizes=tuple(kernel_sizes),
+      strides=strides, lows=tuple(lows), dilations=dilations, groups=groups)
+  y = _lowering.correlate_transpose(_to_channels_last(x, lay), kernel, geom,
+                                    lowering=lowering, precision=precision)
   return _from_channels_last(y, lay)
 
 
@@ -317,86 +318,6 @@ def _from_channels_last(y: jax.Array, lay: Layout) -> jax.Array:
   order = (batched.batch_axis, *batched.spatial_axes, batched.channel_axis)
   y = jnp.transpose(y, tuple(int(i) for i in np.argsort(order)))
   return y if lay.batch_axis is not None else y[0]
-
-
-def _swap_in_out(kernel: jax.Array, n: int, groups: int) -> jax.Array:
-  """``[*K, C_out // g, C_in]`` forward kernel -> ``[*K, C_in // g, C_out]``, per group."""
-  *k, out_per_group, in_channels = kernel.shape
-  kernel = kernel.reshape(*k, out_per_group, groups, in_channels // groups)
-  kernel = jnp.swapaxes(kernel, n, n + 2)
-  return kernel.reshape(*k, in_channels // groups, groups * out_per_group)
-
-
-def _phase_table(kernel_size: int, stride: int, dilation: int) -> np.ndarray:
-  """Which kernel tap feeds each (window position, output phase) of the sub-pixel kernel.
-
-  Output position ``m = q * stride + r`` (padded coordinates) receives ``x[j] * w[k]`` exactly
-  when ``j * stride + k * dilation = m``: tap ``k`` feeds phase ``r = k * dilation % stride``
-  and reads ``x[q - t]`` with ``t = k * dilation // stride``. As a correlation over a window of
-  ``T = t_max + 1`` input positions, window position ``u`` holds tap ``t = t_max - u``.
-
-  Returns:
-    An int array ``[T, stride]`` of tap indices, ``kernel_size`` where no tap belongs.
-  """
-  t_max = (kernel_size - 1) * dilation // stride
-  table = np.full((t_max + 1, stride), kernel_size, dtype=np.int32)
-  for k in range(kernel_size):
-    table[t_max - k * dilation // stride, k * dilation % stride] = k
-  return table
-
-
-def _subpixel_transpose(x, kernel, sizes, outs, lows, strides, dilations, groups, precision):
-  """The transposed convolution as one stride-1 convolution and a depth-to-space shuffle.
-
-  ``x`` is ``[N, *S, C_in]`` and ``kernel`` ``[*K, C_in // g, C_out]`` (not flipped). The
-  textbook form, a convolution of the stride-dilated input with the flipped kernel, multiplies
-  the inserted zeros; here every output phase ``r`` (position modulo the stride) gets its own
-  output channels, computed from the kernel taps that reach it, so the work is done at the
-  input's resolution and the phases are interleaved afterwards.
-  """
-  n = len(sizes)
-  tables = [_phase_table(k, s, d) for k, s, d in zip(kernel.shape[:n], strides, dilations)]
-  # Gather the sub-pixel kernel [*T, *strides, C_in // g, C_out] axis by axis; index K of
-  # each axis is a zero tap.
-  sub = kernel
-  for axis, table in enumerate(tables):
-    sub = jnp.pad(sub, [(0, 1) if a == axis else (0, 0) for a in range(sub.ndim)])
-    sub = jnp.take(sub, table.reshape(-1), axis=axis)
-    sub = sub.reshape(*sub.shape[:axis], *table.shape, *sub.shape[axis + 1:])
-    sub = jnp.moveaxis(sub, axis + 1, n + axis)  # the phase axis goes after the window axes
-  # [*T, *R, C_in // g, C_out] -> [*T, C_in // g, groups * prod(R) * (C_out // g)].
-  c_in_g, c_out = sub.shape[-2:]
-  sub = sub.reshape(*sub.shape[:-1], groups, c_out // groups)
-  sub = jnp.moveaxis(sub, tuple(range(n, 2 * n)), tuple(range(n + 2, 2 * n + 2)))
-  sub = sub.reshape(*sub.shape[:n], c_in_g, -1)
-
-  # Every phase covers the same rows q of the padded output m = q * s + r with
-  # m in [lo, lo + out): q in [q0, q0 + qn); row q reads x[q - t_max : q + 1].
-  q0 = [lo // s for lo, s in zip(lows, strides)]
-  qn = [-(-(lo + o) // s) - a for lo, o, s, a in zip(lows, outs, strides, q0)]
-  pads = [(t.shape[0] - 1 - a, a + m - i) for t, a, m, i in zip(tables, q0, qn, sizes)]
-  y = lax.conv_general_dilated(
-      x, sub, window_strides=(1,) * n, padding=pads,
-      dimension_numbers=_CHANNELS_LAST[n],
-      feature_group_count=groups, precision=precision)
-
-  # Depth to space: [N, *Q, g, *R, C_out // g] -> [N, Q1 * R1, ..., C_out], then crop.
-  batch = y.shape[0]
-  y = y.reshape(batch, *qn, groups, *strides, c_out // groups)
-  perm = [0]
-  for a in range(n):
-    perm += [1 + a, 2 + n + a]
-  perm += [1 + n, 2 + 2 * n]
-  y = jnp.transpose(y, perm).reshape(batch, *(m * s for m, s in zip(qn, strides)), c_out)
-  starts = [0] + [lo - a * s for lo, a, s in zip(lows, q0, strides)] + [0]
-  return lax.slice(y, starts, [b + e for b, e in zip(starts, y.shape[:1] + tuple(outs) + (c_out,))])
-
-
-_CHANNELS_LAST = {
-    1: ("NWC", "WIO", "NWC"),
-    2: ("NHWC", "HWIO", "NHWC"),
-    3: ("NDHWC", "DHWIO", "NDHWC"),
-}
 
 
 def kernel_from_torch(weight) -> jax.Array:
