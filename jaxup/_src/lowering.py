@@ -24,15 +24,15 @@ Lowerings (the ``lowering`` keyword of :func:`jaxup.conv` and :func:`jaxup.conv_
   gradient by JAX's rule for the kernel, which dilates the kernel, never the input);
 * ``"matmul"``: an im2col made of static strided slices of the padded input and one
   ``dot_general`` (the kernel gradient the same with the roles of the operands exchanged);
-* ``"auto"``: ``"matmul"`` on CPU when the matrix product has few rows, ``"xla"`` otherwise and
-  on every other platform. The rule is applied when the program is lowered for its platform.
+* ``"auto"``: ``"matmul"`` on CPU when every image has at most 16 output positions or the
+  kernel is one tap at stride 1, ``"xla"`` otherwise and on every other platform. The rule is applied when the program is lowered for its platform.
 
 The CPU rule, measured on a 2-core x86 CPU with XLA:CPU (jax 0.10.2), medians of alternated calls
 in one process (``benchmarks/bench_lowering.py``): XLA's convolution is slow when the spatial
 extent is small and the channels many -- 3x3 SAME 512->512 on (1, 2, 4) takes about 27 ms in XLA
 against 0.45 ms as im2col + dot -- while from a few thousand output positions on (batch 8 at
 64x64, 64 channels) XLA's convolution is as fast or faster. The crossover lies where the
-product's row count ``M = N * prod(O)`` reaches a few hundred; see ``_MATMUL_MAX_ROWS``.
+number of output positions per image reaches about 16 (4x4); see ``_MATMUL_MAX_POSITIONS``.
 """
 
 from __future__ import annotations
@@ -51,10 +51,16 @@ from jax.interpreters import ad, batching, mlir
 
 LOWERINGS = ("auto", "xla", "matmul")
 
-# "auto" on CPU uses matrix products when the product has at most this many rows
-# (M = batch * output positions). Measured ratios (XLA conv time / im2col-dot time) on 2 cores:
-# see the module docstring and benchmarks/bench_lowering.py.
-_MATMUL_MAX_ROWS = 1024
+# "auto" on CPU uses matrix products when each image has at most this many output positions,
+# or when the kernel is a single tap at stride 1 (a plain product). Measured on 2 shared cores,
+# 3x3 SAME stride 1, XLA conv time / im2col-dot time (medians of alternated calls):
+#   (1, 2, 4, 512)->512: 95x   (8, 2, 4, 512)->512: 107x   (1, 2, 2, 1024)->1024: 15x
+#   (1, 4, 4, 512)->512: 1.5x  (1, 4, 4, 256)->256: 0.95x  (16, 4, 4, 512)->256: 0.97x
+#   (1, 8, 8, 256)->256: 0.35x (2, 8, 8, 512)->512: 1.0x   (8, 8, 8, 256)->256: 0.8x
+#   (1, 32, 32, 128)->128: 0.7x  (8, 32, 32, 64)->64: 0.3x  (8, 64, 64, 64)->64: 0.6x
+# and for 1x1 kernels: (8, 32, 32, 64)->64: 1.4x, (1, 2, 2, 1024)->1024: 1.6x.
+# The pathology is the small spatial extent, not the row count of the product.
+_MATMUL_MAX_POSITIONS = 16
 
 _CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
@@ -98,10 +104,6 @@ class Geometry(NamedTuple):
     return tuple(p - lo - n for p, lo, n in zip(self.padded_sizes(), self.lows, self.sizes))
 
 
-def _rows(geom: Geometry, batch: int) -> int:
-  return batch * math.prod(geom.out_sizes)
-
-
 def _use_matmul(geom: Geometry, batch: int, lowering: str, platform: Optional[str]) -> bool:
   """The dispatch rule (module docstring)."""
   if lowering != "auto":
@@ -109,7 +111,7 @@ def _use_matmul(geom: Geometry, batch: int, lowering: str, platform: Optional[st
   if platform != "cpu":
     return False
   one_tap = all(k == 1 and s == 1 for k, s in zip(geom.kernel_sizes, geom.strides))
-  return one_tap or _rows(geom, batch) <= _MATMUL_MAX_ROWS
+  return one_tap or math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS
 
 
 # ----------------------------------------------------------------------------------------------
