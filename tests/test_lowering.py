@@ -88,6 +88,12 @@ def _check_grid(seed: int, count: int) -> None:
         gx, gw = vjp(ct)
         up = jaxup.conv_transpose(ct, w, output_size=sizes, lowering=low, **kw)
         out[low] = (y, gx, gw, up)
+      # Sub-pixel around im2col, which "auto" reaches only inside larger programs.
+      geom = lowering.Geometry(sizes, tuple(outs), k, s, tuple(lo for lo, _ in pads), d, groups)
+      cl = (lambda a: jnp.moveaxis(a, 1, -1)) if channels_first else (lambda a: a)
+      up = lowering.correlate_transpose(cl(ct), w, geom, lowering="subpixel-matmul")
+      out["subpixel-matmul"] = (out["auto"][0], out["auto"][1], out["auto"][2],
+                                jnp.moveaxis(up, -1, 1) if channels_first else up)
       return out
 
     xs, ws, cts = (jnp.asarray(move(x), dtype), jnp.asarray(w, dtype),
@@ -221,21 +227,25 @@ def test_vmap_over_inputs_kernels_or_both_equals_a_loop(low):
 # The dispatch rule and the keyword.
 
 
-def test_auto_picks_matmul_only_for_small_spatial_extent_on_cpu():
+def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
   def geom(size, k=3, s=1):
     return lowering.Geometry(sizes=size, out_sizes=size, kernel_sizes=(k,) * len(size),
                              strides=(s,) * len(size), lows=(k // 2,) * len(size),
                              dilations=(1,) * len(size), groups=1)
   use = lowering._use_matmul
-  assert use(geom((2, 4)), 1, "auto", "cpu")
-  assert use(geom((4, 4)), 16, "auto", "cpu")
-  assert not use(geom((8, 8)), 1, "auto", "cpu")
-  assert not use(geom((64, 64)), 8, "auto", "cpu")
-  assert use(geom((64, 64), k=1), 8, "auto", "cpu")  # one tap: a plain product
-  assert not use(geom((2, 4)), 1, "auto", "cuda")
-  assert not use(geom((2, 4)), 1, "auto", None)
-  assert use(geom((64, 64)), 8, "matmul", "cuda")
-  assert not use(geom((2, 4)), 1, "xla", "cpu")
+  assert use(geom((2, 4)), "auto", "cpu")
+  assert use(geom((4, 4)), "auto", "cpu")
+  assert not use(geom((8, 8)), "auto", "cpu")
+  assert not use(geom((64, 64)), "auto", "cpu")
+  assert use(geom((64, 64), k=1), "auto", "cpu")  # one tap: a plain product
+  assert use(geom((64, 64), k=2, s=2), "auto", "cpu")  # disjoint windows: a relayout
+  assert not use(geom((64, 64), k=3, s=2), "auto", "cpu")
+  assert use(geom((64, 64), k=3, s=2), "auto", "cpu", transpose=True)  # col2im
+  assert not use(geom((64, 64), k=4, s=2), "auto", "cpu", transpose=True)  # sub-pixel
+  assert not use(geom((2, 4)), "auto", "cuda")
+  assert not use(geom((2, 4)), "auto", None)
+  assert use(geom((64, 64)), "matmul", "cuda")
+  assert not use(geom((2, 4)), "xla", "cpu")
 
 
 def test_lowering_keyword_is_validated_and_case_insensitive():

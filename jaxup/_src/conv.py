@@ -99,16 +99,29 @@ def conv(
     groups: the number of channel groups (``feature_group_count``).
     layout: the layout of ``x`` (and of the output), e.g. ``"NCHW"`` or ``"HWC"``; ``None``
       is channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
-    precision: passed to ``lax.conv_general_dilated``.
+    precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
+    lowering: how the convolution is computed, ``"auto"``, ``"xla"`` or ``"matmul"`` (any
+      case). ``"xla"`` is ``lax.conv_general_dilated``; ``"matmul"`` is an im2col of static
+      strided slices and one matrix product. ``"auto"`` picks ``"matmul"`` on CPU when every
+      image has at most 16 output positions (where XLA:CPU's convolution is slow: 3x3 512->512
+      on a 2x4 image is about 50x slower than the product) or the windows do not overlap
+      (``prod(K) <= prod(stride)``, 1x1 kernels included), and ``"xla"`` otherwise and on GPU
+      and TPU; the choice is made from static shapes when the program is lowered for its
+      platform. Results differ only by float rounding.
 
   Returns:
     The convolution, in the layout of ``x``, with dtype ``result_type(x, kernel)``.
 
+  Gradients never use an input-dilated convolution: the gradient in ``x`` is
+  :func:`conv_transpose` (sub-pixel), the gradient in ``kernel`` a correlation of ``x`` with the
+  cotangent, each lowered by the same rule, so ``jax.grad``, ``jax.jvp``, ``jax.vmap`` and
+  ``jax.linear_transpose`` compose to any order.
+
   Raises:
-    TypeError: for non-floating inputs or a non-string layout.
+    TypeError: for non-floating inputs or a non-string layout or lowering.
     ValueError: for a kernel whose rank or channels do not fit ``x``, ``groups`` that do not
-      divide the channels, non-positive stride or dilation, malformed padding or layout, or a
-      dilated kernel larger than the padded input.
+      divide the channels, non-positive stride or dilation, malformed padding or layout, a
+      dilated kernel larger than the padded input, or an unknown lowering.
 
   Example:
     The seed's example: a (5, 5, 3) image and a (3, 3, 3) kernel at stride 1 give a 3x3 map.
@@ -260,17 +273,30 @@ def conv_transpose(
     dilation: the kernel dilation, an int or one per spatial axis.
     groups: the number of channel groups.
     layout: the layout of ``x`` and of the output; ``None`` is channels-last with a batch axis.
-    precision: passed to ``lax.conv_general_dilated``.
+    precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
+    lowering: ``"auto"``, ``"xla"`` or ``"matmul"`` (any case). ``"xla"`` is the sub-pixel
+      form below around ``lax.conv_general_dilated``; ``"matmul"`` is col2im: one matrix
+      product of ``x`` with every kernel tap, then an overlap-add of the taps' slabs placed by
+      ``lax.pad``. ``"auto"`` picks ``"matmul"`` on CPU when every input image has at most 16
+      positions or ``prod(K) <= 2.25 prod(stride)`` (kernel 2 or 3 at stride 2), the sub-pixel
+      form otherwise (its inner convolution by the rule of :func:`conv`) and on GPU and TPU.
 
   Returns:
     The transposed convolution, in the layout of ``x``, dtype ``result_type(x, kernel)``.
 
+  The sub-pixel form: every output phase (position modulo the stride) is a stride-1
+  correlation of ``x`` with the kernel taps that reach it, all phases in one convolution whose
+  kernel is re-laid out by static pads, reshapes and flips, then interleaved (depth to space).
+  Neither form multiplies an inserted zero, gathers or uses an input-dilated convolution; a
+  kernel equal to the stride (the U-Net 2x2 stride-2 layer) is one matrix product whose taps
+  land on disjoint phases. Its gradients are :func:`conv` (in ``x``) and the kernel-gradient correlation (in ``kernel``).
+
   Raises:
-    TypeError: for non-floating inputs or a non-string layout.
+    TypeError: for non-floating inputs or a non-string layout or lowering.
     ValueError: for a kernel whose rank or channels do not fit ``x``, ``groups`` that do not
       divide the channels, non-positive stride or dilation, malformed padding or layout, an
-      ``output_padding`` not smaller than the stride or the dilation, or an unreachable
-      ``output_size``.
+      ``output_padding`` not smaller than the stride or the dilation, an unreachable
+      ``output_size``, or an unknown lowering.
 
   Example:
     The seed's example: a 2x2 input and a 2x2 kernel of fives at stride 1.

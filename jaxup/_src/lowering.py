@@ -20,19 +20,23 @@ Every array here is channels-last with one batch axis; ``conv.py`` moves layouts
 
 Lowerings (the ``lowering`` keyword of :func:`jaxup.conv` and :func:`jaxup.conv_transpose`):
 
-* ``"xla"``: ``lax.conv_general_dilated`` (stride 1 inside ``conv_transpose``; the kernel
-  gradient by JAX's rule for the kernel, which dilates the kernel, never the input);
+* ``"xla"``: ``lax.conv_general_dilated``; the transpose sub-pixel around a stride-1 XLA
+  convolution; the kernel gradient by JAX's rule for the kernel (which dilates the cotangent
+  used as a kernel, never the input);
 * ``"matmul"``: an im2col made of static strided slices of the padded input and one
-  ``dot_general`` (the kernel gradient the same with the roles of the operands exchanged);
-* ``"auto"``: ``"matmul"`` on CPU when every image has at most 16 output positions or the
-  kernel is one tap at stride 1, ``"xla"`` otherwise and on every other platform. The rule is applied when the program is lowered for its platform.
+  ``dot_general`` (the kernel gradient the same with the operands' roles exchanged); the
+  transpose as col2im: one ``dot_general`` and an overlap-add of ``lax.pad`` slabs;
+* ``"auto"``: on CPU, ``"matmul"`` when every image has at most 16 output positions or the
+  windows barely overlap (``prod(K) <= prod(s)``; for the transpose ``<= 2.25 prod(s)``), else
+  ``"xla"``; ``"xla"`` on every other platform. The rule is applied when the program is
+  lowered for its platform (the CPU lowering and the default lowering differ).
 
-The CPU rule, measured on a 2-core x86 CPU with XLA:CPU (jax 0.10.2), medians of alternated calls
-in one process (``benchmarks/bench_lowering.py``): XLA's convolution is slow when the spatial
-extent is small and the channels many -- 3x3 SAME 512->512 on (1, 2, 4) takes about 27 ms in XLA
-against 0.45 ms as im2col + dot -- while from a few thousand output positions on (batch 8 at
-64x64, 64 channels) XLA's convolution is as fast or faster. The crossover lies where the
-number of output positions per image reaches about 16 (4x4); see ``_MATMUL_MAX_POSITIONS``.
+The CPU rule was measured on a 2-core x86 CPU with XLA:CPU (jax 0.10.2), medians of
+alternated calls in one process (``benchmarks/bench_lowering.py``; the ratios are listed next
+to ``_MATMUL_MAX_POSITIONS`` and ``_COL2IM_MAX_OVERLAP``). XLA's convolution is pathologically
+slow when the spatial extent is small and the channels many -- 3x3 SAME 512->512 on (1, 2, 4)
+is about 95x slower than im2col + dot -- while from 8x8 images on it is as fast or faster than
+any matrix-product form tried.
 """
 
 from __future__ import annotations
@@ -61,6 +65,16 @@ LOWERINGS = ("auto", "xla", "matmul")
 # and for 1x1 kernels: (8, 32, 32, 64)->64: 1.4x, (1, 2, 2, 1024)->1024: 1.6x.
 # The pathology is the small spatial extent, not the row count of the product.
 _MATMUL_MAX_POSITIONS = 16
+# The transpose in x as col2im (one product, then an overlap-add of prod(K) slabs) against
+# sub-pixel (a kernel relayout and one stride-1 convolution), and the kernel gradient as im2col
+# against XLA's, on 2 shared cores, time of XLA / sub-pixel form over matmul form:
+#   transpose k2 s2 1024->512 at (1, 2, 2): 2.5x    k3 s2 64->64 at (8, 32, 32): 1.75x
+#   transpose k4 s2 512->256 at (16, 4, 4): 1.7x    k2 s2 128->64 at (8, 32, 32): 1.3x
+#   transpose k4 s2 128->64 at (8, 32, 32) (DCGAN): 0.5x   k4 s2 256->128 at (1, 16, 16): 1.1x
+#   kernel gradient, same shapes: 2.4x, 0.35x, 1.1x, 1.3x, 0.4x, 1.0x.
+# col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
+# overlap or the spatial extent is small.
+_COL2IM_MAX_OVERLAP = 2.25
 
 _CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
@@ -104,14 +118,23 @@ class Geometry(NamedTuple):
     return tuple(p - lo - n for p, lo, n in zip(self.padded_sizes(), self.lows, self.sizes))
 
 
-def _use_matmul(geom: Geometry, batch: int, lowering: str, platform: Optional[str]) -> bool:
-  """The dispatch rule (module docstring)."""
+def _use_matmul(geom: Geometry, lowering: str, platform: Optional[str], *,
+                transpose: bool = False) -> bool:
+  """The dispatch rule, for the convolution and its kernel gradient (``transpose=False``) or
+  its transpose in ``x`` (matmul there is col2im; otherwise sub-pixel).
+
+  On CPU, matrix products when every image has at most ``_MATMUL_MAX_POSITIONS`` output
+  positions, or when the windows barely overlap: ``prod(K) <= prod(s)`` (im2col is then a
+  relayout, 1x1 kernels included), ``prod(K) <= _COL2IM_MAX_OVERLAP * prod(s)`` for the
+  transpose. Elsewhere XLA's convolution (sub-pixel for the transpose).
+  """
   if lowering != "auto":
     return lowering == "matmul"
   if platform != "cpu":
     return False
-  one_tap = all(k == 1 and s == 1 for k, s in zip(geom.kernel_sizes, geom.strides))
-  return one_tap or math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS
+  overlap = math.prod(geom.kernel_sizes) / math.prod(geom.strides)
+  return (math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS
+          or overlap <= (_COL2IM_MAX_OVERLAP if transpose else 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,7 +198,7 @@ def _conv_xla(x, w, geom, precision):
 
 
 def _conv_impl(x, w, *, geom, lowering, precision, platform=None):
-  if _use_matmul(geom, x.shape[0], lowering, platform):
+  if _use_matmul(geom, lowering, platform):
     return _conv_matmul(x, w, geom, precision)
   return _conv_xla(x, w, geom, precision)
 
@@ -207,7 +230,7 @@ def _kernel_grad_xla(x, y, geom, precision):
 
 
 def _kernel_grad_impl(x, y, *, geom, lowering, precision, platform=None):
-  if _use_matmul(geom, x.shape[0], lowering, platform):
+  if _use_matmul(geom, lowering, platform):
     return _kernel_grad_matmul(x, y, geom, precision)
   return _kernel_grad_xla(x, y, geom, precision)
 
@@ -242,8 +265,53 @@ def _subpixel_kernel(w: jax.Array, geom: Geometry) -> jax.Array:
   return sub.reshape(*sub.shape[:n], c_out // g, -1)
 
 
+def _transpose_col2im(y, w, geom, precision):
+  """The transpose in ``x`` as one matrix product and an overlap-add (col2im).
+
+  ``y [N, *O, C_out]`` times every tap's ``w[k]^T`` in one ``dot_general`` gives
+  ``[N, *O, T, C_in]``; tap ``k``'s slab lands at padded positions ``o s + k d``, placed by
+  ``lax.pad`` with interior padding ``s - 1`` (no convolution), and the slabs are summed.
+  """
+  n = geom.num_spatial
+  g = geom.groups
+  cg, c_out = w.shape[-2:]
+  t = math.prod(geom.kernel_sizes)
+  lead = y.shape[:-1]
+  if g == 1:
+    z = lax.dot_general(y, w.reshape(t * cg, c_out), (((n + 1,), (1,)), ((), ())),
+                        precision=precision).reshape(*lead, t, cg)
+  else:
+    yg = y.reshape(*lead, g, c_out // g)
+    wg = w.reshape(t, cg, g, c_out // g)
+    z = lax.dot_general(yg, wg, (((n + 2,), (3,)), ((n + 1,), (2,))),
+                        precision=precision)  # [g, *lead, T, cg]
+    z = jnp.moveaxis(z, 0, -2).reshape(*lead, t, g * cg)
+  zero = jnp.zeros((), z.dtype)
+  total = None
+  for i, tap in enumerate(itertools.product(*(range(k) for k in geom.kernel_sizes))):
+    config = [(0, 0, 0)]
+    for a in range(n):
+      start = tap[a] * geom.dilations[a]
+      end = start + (geom.out_sizes[a] - 1) * geom.strides[a] + 1
+      config.append((start, geom.padded_sizes()[a] - end, geom.strides[a] - 1))
+    slab = lax.pad(z[..., i, :], zero, config + [(0, 0, 0)])
+    total = slab if total is None else total + slab
+  crop = ([(0, 0, 0)] + [(-lo, -hi, 0) for lo, hi in zip(geom.lows, geom.highs())]
+          + [(0, 0, 0)])
+  return lax.pad(total, zero, crop)
+
+
 def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
   """The transpose in ``x`` of the convolution: ``y [N, *O, C_out] -> x [N, *S, C_in]``."""
+  if lowering == "subpixel-matmul":  # internal: sub-pixel with im2col inside
+    return _transpose_subpixel(y, w, geom, "matmul", precision, platform)
+  if _use_matmul(geom, lowering, platform, transpose=True):
+    return _transpose_col2im(y, w, geom, precision)
+  return _transpose_subpixel(y, w, geom, lowering, precision, platform)
+
+
+def _transpose_subpixel(y, w, geom, lowering, precision, platform):
+  """The transpose in ``x`` as one stride-1 convolution and a depth-to-space shuffle."""
   n = geom.num_spatial
   g = geom.groups
   cg = w.shape[-2]
