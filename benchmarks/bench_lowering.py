@@ -6,6 +6,7 @@ training step (forward + gradients of input and kernel). Every candidate of a ca
 same numbers (checked before timing in ``main``).
 
   python benchmarks/bench_lowering.py [--quick]
+  python benchmarks/bench_lowering.py --formulations   # the measurements behind "auto"
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ try:
   import torch
 except ImportError:  # the torch candidates are left out
   torch = None
+if jax.default_backend() != "cpu":  # PyTorch runs on CPU here: no comparison on an accelerator
+  torch = None
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -41,7 +44,7 @@ def _arrays(x_shape, k_shape, seed=0):
 
 
 def _torch_nchw(a, channels_last=True):
-  t = torch.from_numpy(np.asarray(a)).permute(0, 3, 1, 2)
+  t = torch.from_numpy(np.array(a)).permute(0, 3, 1, 2)
   return t.contiguous(memory_format=torch.channels_last if channels_last else
                       torch.contiguous_format)
 
@@ -84,7 +87,7 @@ def _conv_case(name, x_shape, k, c_out, *, stride=1, padding="SAME", modes=("for
       cands = [Candidate("jaxup", _train(ours), (x, w, ct)),
                Candidate("lax", _train(ref), (x, w, ct))]
     if torch is not None:
-      xt, wt = _torch_nchw(x), torch.from_numpy(np.asarray(w)).permute(3, 2, 0, 1).contiguous()
+      xt, wt = _torch_nchw(x), torch.from_numpy(np.array(w)).permute(3, 2, 0, 1).contiguous()
       tpad = padding if isinstance(padding, int) else "same"
       op = lambda a, b: torch.nn.functional.conv2d(a, b, stride=stride, padding=tpad)
       if mode == "forward":
@@ -124,7 +127,7 @@ def _conv_transpose_case(name, x_shape, k, c_out, *, stride, padding, modes=("fo
                Candidate("lax", _train(ref), (x, w, ct))]
     if torch is not None:
       xt = _torch_nchw(x)
-      wt = torch.from_numpy(np.asarray(w)).permute(3, 2, 0, 1).contiguous()  # [C_in, C_out, k, k]
+      wt = torch.from_numpy(np.array(w)).permute(3, 2, 0, 1).contiguous()  # [C_in, C_out, k, k]
       op = lambda a, b: torch.nn.functional.conv_transpose2d(a, b, stride=stride,
                                                              padding=padding)
       if mode == "forward":
@@ -152,7 +155,7 @@ def _input_grad_case(x_shape, k, c_out, stride, padding):
   ct = jnp.asarray(np.random.default_rng(1).standard_normal(y.shape), jnp.float32)
   cands = [Candidate("jaxup", ours, (x, w, ct)), Candidate("lax", ref, (x, w, ct))]
   if torch is not None:
-    wt = torch.from_numpy(np.asarray(w)).permute(3, 2, 0, 1).contiguous()
+    wt = torch.from_numpy(np.array(w)).permute(3, 2, 0, 1).contiguous()
     ctt = _torch_nchw(ct)
     size = (x_shape[0], x_shape[-1], *x_shape[1:3])
     cands.append(Candidate("torch", lambda: torch.nn.grad.conv2d_input(
@@ -202,11 +205,52 @@ def run_case(case: Case, repeats: int = 15) -> dict:
   return compare(calls, repeats=repeats)
 
 
+# The shapes behind the "auto" rule: (N, H, W, C_in, C_out, kernel, stride, padding).
+RULE_SHAPES = [
+    (1, 2, 4, 512, 512, 3, 1, 1), (8, 2, 4, 512, 512, 3, 1, 1), (1, 2, 2, 1024, 1024, 3, 1, 1),
+    (1, 4, 4, 512, 512, 3, 1, 1), (16, 4, 4, 512, 256, 3, 1, 1), (1, 8, 8, 256, 256, 3, 1, 1),
+    (8, 16, 16, 128, 128, 3, 1, 1), (8, 32, 32, 64, 64, 3, 1, 1), (8, 64, 64, 64, 64, 3, 1, 1),
+    (8, 32, 32, 64, 64, 1, 1, 0), (8, 64, 64, 64, 64, 3, 2, 1), (8, 64, 64, 64, 128, 2, 2, 0),
+]
+TRANSPOSE_RULE_SHAPES = [  # (N, H, W, C_in, C_out, kernel, stride, padding) of conv_transpose
+    (1, 2, 2, 1024, 512, 2, 2, 0), (8, 32, 32, 64, 64, 3, 2, 1), (16, 4, 4, 512, 256, 4, 2, 1),
+    (8, 32, 32, 128, 64, 2, 2, 0), (8, 32, 32, 128, 64, 4, 2, 1), (1, 16, 16, 256, 128, 4, 2, 1),
+]
+
+
+def formulations(repeats: int = 7):
+  """Times every forced lowering of conv, conv_transpose and the kernel gradient."""
+  for transpose, shapes in ((False, RULE_SHAPES), (True, TRANSPOSE_RULE_SHAPES)):
+    for n, h, w_, c_in, c_out, k, s, p in shapes:
+      k_shape = (k, k, c_out, c_in) if transpose else (k, k, c_in, c_out)
+      x, w = _arrays((n, h, w_, c_in), k_shape)
+      op = jaxup.conv_transpose if transpose else jaxup.conv
+      calls = {}
+      for low in ("xla", "matmul"):
+        f = jax.jit(lambda x, w, low=low: op(x, w, stride=s, padding=p, lowering=low))
+        y = f(x, w)
+        g = jax.jit(lambda x, w, y=y, low=low: jax.vjp(
+            lambda v: op(x, v, stride=s, padding=p, lowering=low), w)[1](y)[0])
+        g(x, w)
+        calls[low] = lambda f=f: f(x, w)
+        calls["kgrad-" + low] = lambda g=g: g(x, w)
+      med = compare(calls, repeats=repeats)
+      name = "conv_transpose" if transpose else "conv"
+      print(f"{name} k{k} s{s} p{p} {(n, h, w_, c_in)}->{c_out}: "
+            + ", ".join(f"{a}={t * 1e3:.2f}ms" for a, t in med.items())
+            + f"  xla/matmul={med['xla'] / med['matmul']:.2f}"
+            + f"  kgrad xla/matmul={med['kgrad-xla'] / med['kgrad-matmul']:.2f}", flush=True)
+
+
 def main():
+  if "--formulations" in sys.argv:
+    formulations()
+    return
   quick = "--quick" in sys.argv
+  cores = len(os.sched_getaffinity(0))
   if torch is not None:
-    torch.set_num_threads(os.cpu_count())
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cores, "
+    torch.set_num_threads(cores)
+  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {cores} cores, "
         f"float32, torch threads={torch.get_num_threads() if torch else 'n/a'}")
   for case in cases(quick):
     medians = run_case(case, repeats=7 if quick else 15)

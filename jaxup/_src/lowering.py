@@ -354,12 +354,18 @@ def _eager(prim):
   return impl
 
 
+try:
+  _ShapedArray = jax.core.ShapedArray
+except AttributeError:  # where jax.core no longer re-exports it
+  from jax._src.core import ShapedArray as _ShapedArray
+
+
 def _define(name, impl, shape_rule):
   prim = Primitive(name)
   prim.def_impl(_eager(prim))
   prim.def_abstract_eval(
-      lambda a, b, **params: jax.core.ShapedArray(shape_rule(a, b, **params),
-                                                  jnp.result_type(a.dtype, b.dtype)))
+      lambda a, b, **params: _ShapedArray(shape_rule(a, b, **params),
+                                          jnp.result_type(a.dtype, b.dtype)))
   mlir.register_lowering(prim, mlir.lower_fun(functools.partial(impl, platform="cpu"),
                                               multiple_results=False), platform="cpu")
   mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
