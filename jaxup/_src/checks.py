@@ -40,14 +40,21 @@ _KIND_WORDS = {
 }
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
   """A short description of ``value`` for an error message (never a whole array)."""
+  if _is_torch_module(value):
+    return f"a torch.nn.Module ({type(value).__name__})"
+  if isinstance(value, jax.core.Tracer):
+    return f"a traced array of shape {tuple(value.shape)} and dtype {value.dtype}"
   if isinstance(value, (jax.Array, np.ndarray)):
     return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
   if _is_torch_tensor(value):
     return f"a torch.Tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
   text = repr(value)
   return text if len(text) <= 80 else text[:77] + "..."
+
+
+_describe = describe
 
 
 def _is_torch_tensor(value: Any) -> bool:
@@ -57,6 +64,10 @@ def _is_torch_tensor(value: Any) -> bool:
 def _is_torch_module(value: Any) -> bool:
   return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
              for c in type(value).__mro__)
+
+
+is_torch_tensor = _is_torch_tensor
+is_torch_module = _is_torch_module
 
 
 def array(
