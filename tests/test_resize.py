@@ -481,22 +481,22 @@ def test_errors():
     resize(x, 3, scale=2.0)
   with pytest.raises(ValueError, match="recompute_scale=True applies to a scale, not to size=3"):
     resize(x, 3, recompute_scale=True)
-  with pytest.raises(ValueError, match=r"size=\(3, 0\) must be positive"):
+  with pytest.raises(ValueError, match=r"size must be a positive int, got 0"):
     resize(x, (3, 0))
-  with pytest.raises(ValueError, match=r"scale=-1.0 must be positive"):
+  with pytest.raises(ValueError, match=r"scale must be positive, got -1.0"):
     resize(x, scale=-1.0)
   with pytest.raises(ValueError, match="scale=0.1 gives an empty output"):
     resize(x, scale=0.1)
-  with pytest.raises(ValueError, match=r"size=\(2, 2, 2\) has length 3"):
+  with pytest.raises(ValueError, match=r"size must be .* sequence of 2 ints .* got \(2, 2, 2\) of length 3"):
     resize(x, (2, 2, 2))
-  with pytest.raises(ValueError, match="method='area' is not valid; expected one of 'nearest', "
-                     "'nearest-exact', 'linear', 'cubic'"):
+  with pytest.raises(ValueError, match="method must be one of 'nearest', 'nearest-exact', 'linear', "
+                     "'cubic', got 'area'"):
     resize(x, 2, method="area")
-  with pytest.raises(ValueError, match="coordinate_transformation_mode='tf_crop_and_resize' is "
-                     "not valid; expected one of 'half_pixel'"):
+  with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of 'half_pixel'"
+                     ".* got 'tf_crop_and_resize'"):
     resize(x, 2, coordinate_transformation_mode="tf_crop_and_resize")
-  with pytest.raises(ValueError, match="nearest_mode='round' is not valid; expected one of "
-                     "'round_prefer_floor'"):
+  with pytest.raises(ValueError, match="nearest_mode must be one of "
+                     "'round_prefer_floor'.* got 'round'"):
     resize(x, 2, method="nearest", nearest_mode="round")
   with pytest.raises(ValueError, match="align_corners=True is not defined for method='nearest'"):
     resize(x, 2, method="nearest", align_corners=True)
@@ -506,7 +506,7 @@ def test_errors():
     resize(x, 2, method="nearest-exact", antialias=True)
   with pytest.raises(ValueError, match="nearest_mode='floor' applies only to method='nearest'"):
     resize(x, 2, nearest_mode="floor")
-  with pytest.raises(ValueError, match="axes='C' must name distinct spatial axes"):
+  with pytest.raises(ValueError, match="axes must name distinct spatial axes .* got 'C'"):
     resize(x, 2, axes="C")
   with pytest.raises(ValueError, match="spatial axis 'H' of x .* is empty"):
     resize(jnp.zeros((1, 0, 4, 1)), 2)
@@ -514,5 +514,5 @@ def test_errors():
     resize(jnp.zeros((1, 4, 4, 1), bool), 2)
   with pytest.raises(TypeError, match="method must be a string"):
     resize(x, 2, method=None)
-  with pytest.raises(ValueError, match="layout='NCHW' has 4 letters but the input has rank 3"):
+  with pytest.raises(ValueError, match="layout must have 3 letters, .* got 'NCHW'"):
     resize(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
