@@ -107,7 +107,8 @@ def array(
       host = np.asarray(value) if not hasattr(value, "__jax_array__") else value
     except (TypeError, ValueError) as e:
       raise TypeError(f"{name} must be an array, got {_describe(value)} ({e})") from None
-    if isinstance(host, np.ndarray) and host.dtype.kind in "OUSVMm":
+    if isinstance(host, np.ndarray) and (host.dtype.kind in "OUSMm" or (
+        host.dtype.kind == "V" and not _KIND_TEST["any"](host.dtype))):  # bfloat16 is "V"
       raise TypeError(f"{name} must be an array of numbers, got {_describe(value)}")
     try:
       x = jnp.asarray(host)
