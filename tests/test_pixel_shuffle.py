@@ -267,11 +267,19 @@ def test_spatial_not_divisible():
     pixel_unshuffle(jnp.zeros((1, 4, 3, 2)), 2)
 
 
-@pytest.mark.parametrize("order", ["RCD", "", None, 1])
-def test_unknown_order(order):
+@pytest.mark.parametrize("order, error", [("RCD", ValueError), ("", ValueError),
+                                          (None, TypeError), (1, TypeError)])
+def test_unknown_order(order, error):
   for fn in (pixel_shuffle, pixel_unshuffle):
-    with pytest.raises(ValueError, match=r"order=.* is not valid; expected one of 'CRD', 'DCR'"):
+    with pytest.raises(error, match=r"order must be .*one of 'CRD', 'DCR', got"):
       fn(jnp.zeros((1, 2, 2, 4)), 2, order=order)
+
+
+def test_order_is_case_insensitive():
+  x = jnp.arange(8).reshape(1, 1, 1, 8)
+  for fn in (pixel_shuffle, pixel_unshuffle):
+    args = (x, 2) if fn is pixel_shuffle else (pixel_shuffle(x, 2, order="DCR"), 2)
+    np.testing.assert_array_equal(fn(*args, order="dcr"), fn(*args, order="DCR"))
 
 
 @pytest.mark.parametrize("factor,error,match", [
