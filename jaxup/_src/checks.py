@@ -128,6 +128,25 @@ def array(
   return x
 
 
+def from_torch(tensor: Any, name: str) -> jax.Array:
+  """A floating-point ``torch.Tensor`` (any device) as a ``jax.Array`` of the same dtype.
+
+  NumPy has no bfloat16, so a bfloat16 tensor travels as float32 (exactly) and is cast back.
+
+  Raises:
+    TypeError: for a tensor that is not floating point.
+  """
+  import torch  # only reached with a tensor in hand
+
+  tensor = tensor.detach().cpu()
+  if tensor.is_complex() or not tensor.is_floating_point():
+    raise TypeError(
+        f"{name} must have {_KIND_WORDS['floating']}, got a torch.Tensor of dtype {tensor.dtype}")
+  if tensor.dtype == torch.bfloat16:
+    return jnp.asarray(tensor.float().numpy(), dtype=jnp.bfloat16)
+  return jnp.asarray(tensor.numpy())
+
+
 def integer(value: Any, name: str, *, minimum: Optional[int] = None) -> int:
   """``value`` as a Python ``int``: Python and NumPy integers (and 0-d integer arrays) only.
 

@@ -427,26 +427,10 @@ def kernel_from_torch(weight) -> jax.Array:
         f"weight must be a convolution weight tensor, got {checks.describe(weight)}; pass "
         "module.weight")
   if checks.is_torch_tensor(weight):
-    weight = _torch_to_jax(weight)
+    weight = checks.from_torch(weight, "weight")
   weight = checks.array(weight, "weight", kind="floating")
   checks.rank(weight, "weight", (3, 4, 5),
               "a PyTorch convolution weight [C_out, C_in // groups, *K] or "
               "[C_in, C_out // groups, *K]")
   return jnp.moveaxis(weight, (0, 1), (-1, -2))
 
-
-def _torch_to_jax(tensor) -> jax.Array:
-  """A ``torch.Tensor`` on the host as a ``jax.Array`` of the same dtype.
-
-  NumPy has no bfloat16, so a bfloat16 tensor travels as float32 (exact) and is cast back.
-  """
-  import torch  # only reached with a tensor in hand
-
-  tensor = tensor.detach().cpu()
-  if tensor.dtype == torch.bfloat16:
-    return jnp.asarray(tensor.float().numpy(), dtype=jnp.bfloat16)
-  if tensor.is_complex() or not tensor.is_floating_point():
-    raise TypeError(
-        f"weight must have a floating-point dtype (float16, bfloat16, float32, float64), got "
-        f"a torch.Tensor of dtype {tensor.dtype}")
-  return jnp.asarray(tensor.numpy())
