@@ -10,7 +10,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxup
-from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random
+from jaxup import testing
+from tests.helpers import assert_jit_eager_vmap, random
 
 SEED = np.array([[1, 2, 4, 1],
                  [3, 4, 2, 3],
@@ -128,7 +129,7 @@ def test_randomized_grid_covers_the_brief():
   assert any(k["stride"] == k["window"] for k in c) and any(
       s < w for k in c for s, w in zip(k["stride"], k["window"]))
   assert {k["exact_size"] for k in c} == {0, 1} and {k["ceil_mode"] for k in c} == {0, 1}
-  assert {np.dtype(k["dtype"]).kind for k in c} == {"f", "i"} and len(c) == 24
+  assert {np.dtype(k["dtype"]).kind for k in c} == {"f", "i"}
 
 
 @pytest.mark.parametrize("config", TORCH_CONFIGS, ids=lambda c: "-".join(
@@ -210,8 +211,9 @@ def test_adjoint_is_the_gather_at_the_indices(window, stride, padding):
   values = random(indices.shape, seed=3)
   up = jax.jit(lambda v: jaxup.max_unpool(v, indices, window, stride=stride, padding=padding,
                                            output_size=(7, 9)))
-  assert_adjoint(up, values, lambda y: _gather(y, indices))  # the named adjoint
-  assert_adjoint(up, values)  # jax.linear_transpose agrees
+  gather = lambda y: _gather(y, indices)  # the named adjoint
+  testing.assert_adjoint(up, gather, values)
+  testing.assert_linear_transpose(up, gather, values)
   cotangent = random(x.shape, seed=4)
   grad = jax.grad(lambda v: jnp.vdot(up(v), cotangent))(values)
   np.testing.assert_allclose(grad, _gather(cotangent, indices), rtol=1e-12)

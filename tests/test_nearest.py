@@ -9,7 +9,8 @@ from jax import lax
 from jax.test_util import check_grads
 
 from jaxup import upsample_nearest
-from tests.helpers import (assert_adjoint, assert_jit_eager_vmap, random, random_factor_config,
+from jaxup import testing
+from tests.helpers import (assert_jit_eager_vmap, random, random_factor_config,
                            spatial_axes)
 
 # Layouts by number of spatial axes; the spatial letters are the axes np.repeat acts on.
@@ -73,7 +74,9 @@ def test_matches_np_repeat_on_random_grid():
     y = upsample_nearest_jit(x, factor, layout=layout)
     np.testing.assert_array_equal(y, _repeat_reference(x, factors, layout),
                                   err_msg=f"{shape} {factors} {layout}")
-  assert len(configs) == 40
+  # The random grid reaches every spatial rank and the size-1 edge case.
+  assert {len(factors) for _, factors, _ in configs} == {1, 2, 3}
+  assert any(1 in shape for shape, _, _ in configs) and any(1 in f for _, f, _ in configs)
 
 
 def test_matches_einops_style_broadcast_reshape():
@@ -109,7 +112,6 @@ def test_matches_torch_interpolate_at_integer_scales(mode):
       np.testing.assert_array_equal(y, by_scale, err_msg=f"{spatial} {factors}")
       np.testing.assert_array_equal(y, by_size, err_msg=f"{spatial} {factors}")
       count += 1
-  assert count == 12
 
 
 # -- properties --------------------------------------------------------------------------
@@ -132,7 +134,7 @@ def test_transpose_is_sum_pooling(shape, factors, layout):
   x = random(shape)
   up = lambda v: upsample_nearest(v, factors, layout=layout)
   down = lambda y: _sum_pool(y, factors, layout)
-  assert_adjoint(up, x, down)
+  testing.assert_adjoint(up, down, x)
   y = random(jax.eval_shape(up, x).shape, seed=3)
   (transposed,) = jax.linear_transpose(up, x)(y)
   np.testing.assert_allclose(transposed, down(y), rtol=1e-12)

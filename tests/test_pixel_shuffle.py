@@ -8,7 +8,8 @@ import pytest
 from jax.test_util import check_grads
 
 from jaxup import pixel_shuffle, pixel_unshuffle
-from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random
+from jaxup import testing
+from tests.helpers import assert_jit_eager_vmap, random
 
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
 _STATIC = ("factor", "order", "layout")
@@ -126,7 +127,6 @@ def test_matches_reshape_transpose_reference_on_random_grid():
       np.testing.assert_array_equal(back, _reference(y, factors, order, layout, inverse=True),
                                     err_msg=msg)
       np.testing.assert_array_equal(back, x, err_msg=msg)
-  assert len(configs) == 24
 
 
 def test_matches_torch_pixel_shuffle_and_unshuffle():
@@ -150,7 +150,6 @@ def test_matches_torch_pixel_shuffle_and_unshuffle():
   np.testing.assert_array_equal(
       shuffle_jit(x, 2, layout="CHW"),
       torch.nn.functional.pixel_shuffle(torch.tensor(x), 2).numpy())
-  assert count == 10
 
 
 def test_dcr_matches_onnx_depth_to_space_spec():
@@ -192,7 +191,7 @@ def test_transpose_is_unshuffle(shape, factors, layout, order):
   x = random(shape)
   up = lambda v: pixel_shuffle(v, factors, order=order, layout=layout)
   down = lambda y: pixel_unshuffle(y, factors, order=order, layout=layout)
-  assert_adjoint(up, x, down)
+  testing.assert_adjoint(up, down, x)
   y = random(jax.eval_shape(up, x).shape, seed=3)
   (transposed,) = jax.linear_transpose(up, x)(y)
   np.testing.assert_array_equal(transposed, down(y))
