@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import jaxup
+from jaxup import testing
 from tests.test_no_input_dilation import dilated
 
 settings.register_profile(
@@ -606,13 +607,9 @@ def check_example(example: Example) -> None:
   x = args64[0]
   up = jax.jit(lambda v: example.call(v, *args64[1:]))
   if example.linear and example.down is not None and x.size:
-    y_shape = jax.eval_shape(up, x).shape
-    y = jnp.asarray(np.random.default_rng(1).standard_normal(y_shape))
-    down_y = np.asarray(example.down(y), np.float64)
-    lhs, rhs = float(jnp.vdot(up(x), y)), float(np.vdot(np.asarray(x), down_y))
-    assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)), (example.name, "adjoint", lhs, rhs)
-    transposed = jax.jit(lambda t: jax.linear_transpose(up, x)(t)[0])(y)
-    _close(transposed, down_y, jnp.float64, f"{example.name}: linear_transpose vs down")
+    down = lambda y: jnp.asarray(example.down(y))
+    testing.assert_adjoint(up, down, x)
+    testing.assert_linear_transpose(up, down, x)
 
   # jvp and grad against finite differences (float64), on programs XLA:CPU can compile.
   if example.differentiable and dtype == jnp.float64 and x.size and _first(eager).size:
