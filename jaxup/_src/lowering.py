@@ -286,19 +286,38 @@ def _transpose_col2im(y, w, geom, precision):
     z = lax.dot_general(yg, wg, (((n + 2,), (3,)), ((n + 1,), (2,))),
                         precision=precision)  # [g, *lead, T, cg]
     z = jnp.moveaxis(z, 0, -2).reshape(*lead, t, g * cg)
+  return _overlap_add(z, geom)
+
+
+def _overlap_add(z, geom):
+  """Sums tap ``k``'s slab ``z[..., k, :]`` at padded positions ``o s + k d``, then crops.
+
+  Phase by phase: with ``k d = q_k s + r_k``, the slab lands on phase ``r_k`` shifted by
+  ``q_k`` rows, so each phase is a sum of shifted slabs (plain pads, at the input's
+  resolution) and the phases are interleaved by a reshape (depth to space).
+  """
+  n = geom.num_spatial
   zero = jnp.zeros((), z.dtype)
-  total = None
+  rows = [-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides)]
+  phases = {}
   for i, tap in enumerate(itertools.product(*(range(k) for k in geom.kernel_sizes))):
-    config = [(0, 0, 0)]
-    for a in range(n):
-      start = tap[a] * geom.dilations[a]
-      end = start + (geom.out_sizes[a] - 1) * geom.strides[a] + 1
-      config.append((start, geom.padded_sizes()[a] - end, geom.strides[a] - 1))
-    slab = lax.pad(z[..., i, :], zero, config + [(0, 0, 0)])
-    total = slab if total is None else total + slab
-  crop = ([(0, 0, 0)] + [(-lo, -hi, 0) for lo, hi in zip(geom.lows, geom.highs())]
-          + [(0, 0, 0)])
-  return lax.pad(total, zero, crop)
+    offsets = [t * d for t, d in zip(tap, geom.dilations)]
+    phase = tuple(o % s for o, s in zip(offsets, geom.strides))
+    config = ([(0, 0, 0)] + [(o // s, m - o // s - size, 0) for o, s, m, size in
+                             zip(offsets, geom.strides, rows, geom.out_sizes)] + [(0, 0, 0)])
+    slab = lax.pad(z[..., i, :], zero, config)
+    phases[phase] = slab if phase not in phases else phases[phase] + slab
+  batch, channels = z.shape[0], z.shape[-1]
+  empty = jnp.zeros((batch, *rows, channels), z.dtype)
+  stacked = jnp.stack([phases.get(r, empty) for r in
+                       itertools.product(*(range(s) for s in geom.strides))], axis=-2)
+  stacked = stacked.reshape(batch, *rows, *geom.strides, channels)
+  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
+  full = jnp.transpose(stacked, perm).reshape(
+      batch, *(m * s for m, s in zip(rows, geom.strides)), channels)
+  crop = ([(0, 0, 0)] + [(-lo, size + lo - m * s, 0) for lo, size, m, s in
+                         zip(geom.lows, geom.sizes, rows, geom.strides)] + [(0, 0, 0)])
+  return lax.pad(full, zero, crop)
 
 
 def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
