@@ -22,21 +22,19 @@ from jaxup._src.layout import Layout, parse_layout
 
 def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
   """Shared static checks of ``conv`` and ``conv_transpose``; returns arrays and layout."""
-  x = jnp.asarray(x)
-  kernel = jnp.asarray(kernel)
+  x = checks.array(x, "x", kind="floating")
+  kernel = checks.array(
+      kernel, "kernel", kind="floating",
+      torch_hint="convert PyTorch weights with jaxup.kernel_from_torch(module.weight)")
+  groups = checks.integer(groups, "groups", minimum=1)
   lay = parse_layout(layout, x.ndim)
   n = lay.num_spatial
-  for name, a in (("x", x), ("kernel", kernel)):
-    if not jnp.issubdtype(a.dtype, jnp.inexact):
-      raise TypeError(f"{name} must have a floating-point dtype, got {a.dtype}")
   expected = ("(*spatial, out_channels // groups, in_channels)" if transpose
               else "(*spatial, in_channels // groups, out_channels)")
   chex.assert_rank(
       kernel, n + 2, exception_type=ValueError,
       custom_message=f"kernel has rank {kernel.ndim} (shape {kernel.shape}) but x has {n} "
       f"spatial axes (layout {lay.spec!r}); expected rank {n + 2}: {expected}")
-  if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-    raise ValueError(f"groups={groups!r} must be a positive int")
   channels = lay.channels(x.shape)
   if transpose:
     if kernel.shape[-1] != channels:
@@ -46,10 +44,10 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
           "(*spatial, out_channels // groups, in_channels)"
       )
     if channels % groups:
-      raise ValueError(f"groups={groups} must divide the input channels ({channels})")
+      raise ValueError(f"groups must divide the input channels ({channels}), got {groups}")
   else:
     if channels % groups:
-      raise ValueError(f"groups={groups} must divide the input channels ({channels})")
+      raise ValueError(f"groups must divide the input channels ({channels}), got {groups}")
     if kernel.shape[-2] * groups != channels:
       raise ValueError(
           f"x has {channels} channels but kernel shape {kernel.shape} expects "
@@ -58,11 +56,10 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
       )
     if kernel.shape[-1] % groups:
       raise ValueError(
-          f"groups={groups} must divide the output channels (kernel.shape[-1] = "
-          f"{kernel.shape[-1]})"
-      )
+          f"groups must divide the output channels (kernel.shape[-1] = {kernel.shape[-1]}), "
+          f"got {groups}")
   dtype = jnp.result_type(x, kernel)
-  return x.astype(dtype), kernel.astype(dtype), lay
+  return x.astype(dtype), kernel.astype(dtype), groups, lay
 
 
 def conv(
@@ -138,7 +135,7 @@ def conv(
      [27. 27. 27.]
      [27. 27. 27.]]
   """
-  x, kernel, lay = _check_inputs(x, kernel, groups, layout, transpose=False)
+  x, kernel, groups, lay = _check_inputs(x, kernel, groups, layout, transpose=False)
   n = lay.num_spatial
   strides = geometry.normalize_ints(stride, n, "stride")
   dilations = geometry.normalize_ints(dilation, n, "dilation")
@@ -190,11 +187,7 @@ def _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding, output
     return outs, lows
 
   pads = geometry.resolve_padding(padding, sizes, kernel_sizes, strides, dilations)
-  for op, s, d in zip(out_pads, strides, dilations):
-    if op >= max(s, d):
-      raise ValueError(
-          f"output_padding={output_padding!r} must be smaller than the stride ({strides}) or "
-          f"the dilation ({dilations}) along each axis")
+  geometry.check_output_padding(out_pads, strides, dilations, output_padding)
   if output_size is None:
     outs = geometry.conv_transpose_output_size(
         sizes, kernel_sizes, stride=strides, padding=pads, output_padding=out_pads,
@@ -312,7 +305,7 @@ def conv_transpose(
     >>> jaxup.conv_transpose_output_size((2, 2), 2)
     (3, 3)
   """
-  x, kernel, lay = _check_inputs(x, kernel, groups, layout, transpose=True)
+  x, kernel, groups, lay = _check_inputs(x, kernel, groups, layout, transpose=True)
   n = lay.num_spatial
   strides = geometry.normalize_ints(stride, n, "stride")
   dilations = geometry.normalize_ints(dilation, n, "dilation")
@@ -357,13 +350,15 @@ def kernel_from_torch(weight) -> jax.Array:
   unchanged.
 
   Args:
-    weight: a ``torch.Tensor`` (any device; it is detached and copied to the host) or an array
-      of rank 3 to 5.
+    weight: a ``torch.Tensor`` (any device; it is detached and copied to the host; bfloat16
+      included) or a floating-point array of rank 3 to 5.
 
   Returns:
     The kernel as a ``jax.Array`` of the weight's dtype.
 
   Raises:
+    TypeError: if ``weight`` is not a floating-point tensor or array (a PyTorch module instead
+      of its ``module.weight`` included).
     ValueError: if ``weight`` does not have rank 3, 4 or 5.
 
   Example:
@@ -373,11 +368,15 @@ def kernel_from_torch(weight) -> jax.Array:
     >>> jaxup.kernel_from_torch(weight).shape
     (5, 4, 3, 8)
   """
-  if hasattr(weight, "detach"):
-    weight = weight.detach().cpu().numpy()
-  weight = jnp.asarray(weight)
-  if weight.ndim not in (3, 4, 5):
-    raise ValueError(
-        f"weight has rank {weight.ndim} (shape {weight.shape}); expected a PyTorch convolution "
-        "weight of rank 3, 4 or 5: [C_out, C_in // groups, *K] or [C_in, C_out // groups, *K]")
+  if checks.is_torch_module(weight):
+    raise TypeError(
+        f"weight must be a convolution weight tensor, got {checks.describe(weight)}; pass "
+        "module.weight")
+  if checks.is_torch_tensor(weight):
+    weight = checks.from_torch(weight, "weight")
+  weight = checks.array(weight, "weight", kind="floating")
+  checks.rank(weight, "weight", (3, 4, 5),
+              "a PyTorch convolution weight [C_out, C_in // groups, *K] or "
+              "[C_in, C_out // groups, *K]")
   return jnp.moveaxis(weight, (0, 1), (-1, -2))
+
