@@ -63,7 +63,12 @@ LOWERINGS = ("auto", "xla", "matmul")
 #   (1, 8, 8, 256)->256: 0.35x (2, 8, 8, 512)->512: 1.0x   (8, 8, 8, 256)->256: 0.8x
 #   (1, 32, 32, 128)->128: 0.7x  (8, 32, 32, 64)->64: 0.3x  (8, 64, 64, 64)->64: 0.6x
 # and for 1x1 kernels: (8, 32, 32, 64)->64: 1.4x, (1, 2, 2, 1024)->1024: 1.6x.
-# The pathology is the small spatial extent, not the row count of the product.
+# The pathology is the small spatial extent, not the row count of the product. A second run
+# (`python benchmarks/bench_lowering.py --formulations`, load ~12 on the 2 cores, so +-30%):
+#   conv (1, 2, 4, 512): 54x, (8, 2, 4, 512): 116x, (1, 2, 2, 1024): 16x, (1, 4, 4, 512): 1.0x,
+#   (16, 4, 4, 512)->256: 0.83x, (8, 16, 16, 128): 1.4x, (8, 64, 64, 64): 0.36x,
+#   k3 s2 (8, 64, 64, 64): 0.27x, k2 s2 (8, 64, 64, 64)->128: 0.85x (kernel gradient 1.6x).
+# Between 4x4 and 16x16 the two are within noise of each other; XLA is kept there.
 _MATMUL_MAX_POSITIONS = 16
 # The transpose in x as col2im (one product, then an overlap-add of prod(K) slabs) against
 # sub-pixel (a kernel relayout and one stride-1 convolution), and the kernel gradient as im2col
@@ -72,6 +77,7 @@ _MATMUL_MAX_POSITIONS = 16
 #   transpose k4 s2 512->256 at (16, 4, 4): 1.7x    k2 s2 128->64 at (8, 32, 32): 1.3x
 #   transpose k4 s2 128->64 at (8, 32, 32) (DCGAN): 0.5x   k4 s2 256->128 at (1, 16, 16): 1.1x
 #   kernel gradient, same shapes: 2.4x, 0.35x, 1.1x, 1.3x, 0.4x, 1.0x.
+# Second run (load ~12): transpose 2.0x, 2.5x, 1.4x, 0.8x, 0.5x, 1.6x.
 # col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
 # overlap or the spatial extent is small.
 _COL2IM_MAX_OVERLAP = 2.25
