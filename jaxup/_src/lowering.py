@@ -160,13 +160,12 @@ def _pad_to_windows(x: jax.Array, geom: Geometry) -> jax.Array:
 
 def _taps(xp: jax.Array, geom: Geometry) -> list:
   """The ``prod(K)`` strided views ``[N, *O, C]`` of the padded input, tap-major order."""
-  n = geom.num_spatial
   views = []
   for tap in itertools.product(*(range(k) for k in geom.kernel_sizes)):
     starts = [0] + [t * d for t, d in zip(tap, geom.dilations)] + [0]
     limits = ([xp.shape[0]] + [b + (o - 1) * s + 1 for b, o, s in
                                zip(starts[1:], geom.out_sizes, geom.strides)] + [xp.shape[-1]])
-    views.append(lax.slice(xp, starts, limits, (1, *geom.strides, 1)) if n else xp)
+    views.append(lax.slice(xp, starts, limits, (1, *geom.strides, 1)))
   return views
 
 
@@ -184,9 +183,8 @@ def _conv_matmul(x, w, geom, precision):
   lead = cols.shape[:-3]
   t, cg, c_out = cols.shape[-3], w.shape[-2], w.shape[-1]
   if g == 1:
-    y = lax.dot_general(cols.reshape(*lead, t * cg), w.reshape(t * cg, c_out),
-                        (((len(lead),), (0,)), ((), ())), precision=precision)
-    return y
+    return lax.dot_general(cols.reshape(*lead, t * cg), w.reshape(t * cg, c_out),
+                           (((len(lead),), (0,)), ((), ())), precision=precision)
   wg = w.reshape(t, cg, g, c_out // g)
   y = lax.dot_general(cols, wg, (((len(lead), len(lead) + 2), (0, 1)), ((len(lead) + 1,), (2,))),
                       precision=precision)  # [g, *lead, cog]
@@ -228,13 +226,11 @@ def _kernel_grad_matmul(x, y, geom, precision):
 
 
 def _kernel_grad_xla(x, y, geom, precision):
-  n = geom.num_spatial
   shape = (*geom.kernel_sizes, x.shape[-1] // geom.groups, y.shape[-1])
   # JAX's transpose rule for the kernel: a convolution of x with y as the kernel, y dilated by
   # the stride (rhs_dilation), never an input-dilated one.
   transpose = jax.linear_transpose(lambda w: _conv_xla(x, w, geom, precision),
                                    jax.ShapeDtypeStruct(shape, y.dtype))
-  del n
   return transpose(y)[0]
 
 
@@ -432,17 +428,12 @@ ad.defbilinear(
 
 
 def _fold_into_groups(a, dim, size):
-  """``a [N, *S, C]`` with a mapped axis (or ``None``: broadcast) -> ``[N, *S, B * C]``."""
+  """``a [..., C]`` with a mapped axis (``None``: broadcast) -> ``[..., B * C]``, B major."""
   if dim is None:
     a = jnp.broadcast_to(a[..., None, :], (*a.shape[:-1], size, a.shape[-1]))
   else:
     a = jnp.moveaxis(a, dim, -2)
   return a.reshape(*a.shape[:-2], -1)
-
-
-def _fold_kernel(w, dim, size):
-  """``w [*K, cg, C_out]`` with a mapped axis -> ``[*K, cg, B * C_out]``."""
-  return _fold_into_groups(w, dim, size)
 
 
 def _batch_rule(prim, which):
@@ -452,21 +443,16 @@ def _batch_rule(prim, which):
     a, b = args
     da, db = dims
     size = a.shape[da] if da is not None else b.shape[db]
-    n = geom.num_spatial
     if which in ("conv", "transpose") and db is None:
       a = jnp.moveaxis(a, da, 0)
       out = prim.bind(a.reshape(-1, *a.shape[2:]), b, geom=geom, **params)
       return out.reshape(size, -1, *out.shape[1:]), 0
     wide = geom._replace(groups=geom.groups * size)
-    if which == "kernel_grad":
-      a = _fold_into_groups(a, da, size)
-      b = _fold_into_groups(b, db, size)
-    else:
-      a = _fold_into_groups(a, da, size)
-      b = _fold_kernel(b, db, size)
+    # Channels (and a kernel's output channels) become (B, g, C // g): B * g groups.
+    a = _fold_into_groups(a, da, size)
+    b = _fold_into_groups(b, db, size)
     out = prim.bind(a, b, geom=wide, **params)
-    out = out.reshape(*out.shape[:-1], size, -1)
-    return out, out.ndim - 2 if which != "kernel_grad" else n + 1
+    return out.reshape(*out.shape[:-1], size, -1), out.ndim - 1
 
   return rule
 
