@@ -568,6 +568,38 @@ def test_valid_calls_succeed(table, entries):
         jax.block_until_ready(result)
 
 
+def test_natural_values_are_accepted():
+  """What a config file, a shape or another framework hands over is accepted as it is."""
+  x = jnp.ones((1, 4, 4, 2))
+  kernel = jnp.ones((3, 3, 1, 2))
+  np.testing.assert_array_equal(jaxup.conv(x, kernel, groups=np.int64(2), padding="same"),
+                                jaxup.conv(x, kernel, groups=2, padding="SAME"))
+  np.testing.assert_array_equal(jaxup.upsample_nearest(x, jnp.array(2)),
+                                jaxup.upsample_nearest(x, 2))
+  np.testing.assert_array_equal(jaxup.bed_of_nails(x, np.array([2, 3])),
+                                jaxup.bed_of_nails(x, (2, 3)))
+  np.testing.assert_array_equal(jaxup.resize(x, (8, 8), method="Bilinear", layout="nhwc"),
+                                jaxup.resize(x, (8, 8), method="linear"))
+  np.testing.assert_array_equal(
+      jaxup.max_pool(x, np.int32(2), ceil_mode=np.bool_(True), return_indices=np.True_)[1],
+      jaxup.max_pool(x, 2, ceil_mode=True, return_indices=True)[1])
+  np.testing.assert_array_equal(jaxup.indices_to_onnx(INDICES, (4, 4), storage_order=np.int8(1),
+                                                      dtype="int64"),
+                                jaxup.indices_to_onnx(INDICES, (4, 4), storage_order=1,
+                                                      dtype=jnp.int64))
+  with pytest.raises(TypeError, match=r"factor must be an int, got a traced array .* must be "
+                     r"static"):
+    jax.jit(lambda f: jaxup.upsample_nearest(x, f))(2)
+  if HAVE_TORCH:
+    import torch  # pylint: disable=import-outside-toplevel
+    weight = torch.nn.Conv2d(2, 4, 3).to(torch.bfloat16).weight
+    kernel = jaxup.kernel_from_torch(weight)
+    if kernel.dtype != jnp.bfloat16 or kernel.shape != (3, 3, 2, 4):
+      pytest.fail(f"bfloat16 weight loaded as {kernel.dtype} {kernel.shape}")
+    np.testing.assert_array_equal(
+        kernel.astype(np.float32), weight.detach().float().numpy().transpose(2, 3, 1, 0))
+
+
 def test_every_public_callable_has_an_entry():
   """A public function without a row in the matrix, or an argument without wrong values (or a
   reason why it has none), fails here."""

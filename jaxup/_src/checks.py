@@ -156,6 +156,9 @@ def integer(value: Any, name: str, *, minimum: Optional[int] = None) -> int:
   if isinstance(value, (bool, np.bool_)) or (
       hasattr(value, "dtype") and not jnp.issubdtype(value.dtype, jnp.integer)):
     raise TypeError(f"{name} must be an int, got {_describe(value)}")
+  if isinstance(value, jax.core.Tracer):
+    raise TypeError(f"{name} must be an int, got {_describe(value)}; it sets a shape, so it "
+                    "must be static: pass it as a Python int (static_argnums under jit)")
   try:
     result = operator.index(value)
   except TypeError:
@@ -298,5 +301,9 @@ def rank(x: jax.Array, name: str, expected: Iterable[int], what: str = "") -> No
 
 def _is_scalar(value: Any) -> bool:
   """Whether ``value`` is one number (a Python/NumPy scalar or a 0-d array), not a sequence."""
-  return not isinstance(value, (str, bytes)) and not hasattr(value, "__len__") and (
-      getattr(value, "ndim", 0) == 0)
+  if isinstance(value, (str, bytes)):
+    return False
+  ndim = getattr(value, "ndim", None)  # arrays: a 0-d jax.Array has __len__ but is one number
+  if isinstance(ndim, int):
+    return ndim == 0
+  return not hasattr(value, "__len__")
