@@ -518,6 +518,83 @@ TESTING_ENTRIES: dict[str, Entry] = {
 }
 
 
+def _linen_conv_transpose(**kwargs):
+  jflax = pytest.importorskip("jaxup.flax")
+  return jflax.ConvTranspose(**kwargs).init(jax.random.key(0), X)
+
+
+def _nnx_conv_transpose(**kwargs):
+  nnx = pytest.importorskip("flax.nnx")
+  jnnx = pytest.importorskip("jaxup.nnx")
+  return jnnx.ConvTranspose(**kwargs, rngs=nnx.Rngs(0))(X)
+
+
+def _haiku_conv_transpose(**kwargs):
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  return hk.transform(lambda v: jhk.ConvTranspose(**kwargs)(v)).init(jax.random.key(0), X)
+
+
+def _stateless(name, *arrays):
+  def build_and_call(*args, **kwargs):
+    from jaxup._src import layers  # pylint: disable=import-outside-toplevel
+    return getattr(layers, name)(*args, **kwargs)(*arrays)
+  return build_and_call
+
+
+# Options the layers hand to conv_transpose unchanged: a sample of each kind shows they reach
+# the same checks (the full lists run against conv_transpose itself).
+_LAYER_OPTIONS = {"stride": INTS_POSITIVE_BAD[::3], "padding": PADDING_BAD[::3],
+                  "output_padding": INTS_NON_NEGATIVE_BAD[::3],
+                  "dilation": INTS_POSITIVE_BAD[1::3], "groups": INT_BAD + POSITIVE_BAD,
+                  "layout": (LAYOUT_BAD + NEEDS_CHANNELS_BAD)[::2]}
+
+# The layers of jaxup.flax, jaxup.nnx and jaxup.haiku: built and applied to X once.
+LAYER_ENTRIES: dict[str, Entry] = {
+    # Flax freezes module attributes: a list arrives as a tuple, a dict as a FrozenDict.
+    "flax.ConvTranspose": Entry(
+        _linen_conv_transpose, dict(features=4, kernel_size=3),
+        {"features": INT_BAD + POSITIVE_BAD, "kernel_size": INTS_POSITIVE_BAD,
+         "use_bias": _without(BOOL_BAD, {}, []),
+         **_LAYER_OPTIONS, "padding": _without(PADDING_BAD, ["a", "b"])}),
+    "nnx.ConvTranspose": Entry(
+        _nnx_conv_transpose, dict(in_features=2, out_features=4, kernel_size=(3, 3)),
+        {"in_features": INT_BAD + POSITIVE_BAD, "out_features": INT_BAD + POSITIVE_BAD,
+         "kernel_size": [(3, TypeError, r"kernel_size must be a tuple with one size per "
+                          r"spatial axis, such as \(3, 3\) .* got 3"),
+                         ("33", TypeError, r"kernel_size must be a tuple .* got '33'"),
+                         ((3, 0), ValueError, r"kernel_size must be a positive int, got 0"),
+                         ((3, 1.5), TypeError, r"kernel_size must be an int, got 1.5")],
+         "use_bias": BOOL_BAD, **_LAYER_OPTIONS,
+         "layout": LAYOUT_BAD[:3] + [
+             ("NHW", ValueError, r"layout must contain a channel axis 'C', got 'NHW'"),
+             ("NDHWC", ValueError, r"layout must have 2 spatial axes, got 'NDHWC' with 3"),
+             ("NH1C", ValueError, r"layout must be ASCII letters"),
+             ("NHHC", ValueError, r"layout must use each letter once")]}),
+    "haiku.ConvTranspose": Entry(
+        _haiku_conv_transpose, dict(output_channels=4, kernel_size=3),
+        {"output_channels": INT_BAD + POSITIVE_BAD, "kernel_size": INTS_POSITIVE_BAD,
+         "with_bias": BOOL_BAD, **_LAYER_OPTIONS}),
+    "UpsampleNearest": Entry(_stateless("UpsampleNearest", X), dict(factor=2),
+                             {"factor": INTS_POSITIVE_BAD, "layout": LAYOUT_BAD}),
+    "BedOfNails": Entry(_stateless("BedOfNails", X), dict(factor=2),
+                        {"factor": INTS_POSITIVE_BAD, "layout": LAYOUT_BAD}),
+    "PixelShuffle": Entry(_stateless("PixelShuffle", np.ones((1, 2, 2, 8))), dict(factor=2),
+                          {"factor": INTS_POSITIVE_BAD, "order": _choice_bad("CRD", "DCR")}),
+    "PixelUnshuffle": Entry(_stateless("PixelUnshuffle", X), dict(factor=2),
+                            {"factor": INTS_POSITIVE_BAD, "order": _choice_bad("CRD", "DCR")}),
+    "Resize": Entry(_stateless("Resize", X), dict(size=(8, 8)),
+                    {"method": _choice_bad("nearest", "nearest-exact", "linear", "cubic"),
+                     "antialias": BOOL_BAD, "align_corners": BOOL_BAD}),
+    "MaxPool": Entry(_stateless("MaxPool", X), dict(window=2),
+                     {"window": INTS_POSITIVE_BAD, "ceil_mode": BOOL_BAD,
+                      "return_indices": BOOL_BAD, "padding": PADDING_BAD}),
+    "MaxUnpool": Entry(_stateless("MaxUnpool", POOLED, INDICES), dict(window=2),
+                       {"window": INTS_POSITIVE_BAD,
+                        "output_size": _without(INTS_NON_NEGATIVE_BAD, None)}),
+}
+
+
 def _materialise(value):
   """Values that need an optional import are named by a string in the table."""
   if isinstance(value, str) and value.startswith("torch"):
@@ -532,7 +609,8 @@ def _cases():
   combinations, keep the second run short: the checks are shared, so a sample covers them."""
   stride = 3 if os.environ.get(_OPTIMIZED_RUN) == "1" else 1
   cases = []
-  for table, entries in (("jaxup", ENTRIES), ("jaxup.testing", TESTING_ENTRIES)):
+  for table, entries in (("jaxup", ENTRIES), ("jaxup.testing", TESTING_ENTRIES),
+                         ("layers", LAYER_ENTRIES)):
     for name, entry in entries.items():
       for arg, bads in entry.args.items():
         for i, (value, error, pattern) in enumerate(bads):
@@ -558,13 +636,14 @@ def test_bad_input(entry, overrides, error, pattern, arg):
 
 
 @pytest.mark.parametrize("table, entries", [("jaxup", ENTRIES),
-                                            ("jaxup.testing", TESTING_ENTRIES)])
+                                            ("jaxup.testing", TESTING_ENTRIES),
+                                            ("layers", LAYER_ENTRIES)])
 def test_valid_calls_succeed(table, entries):
   """The baseline of every entry is a call that works, so each case changes one thing."""
   for name, entry in entries.items():
     for kwargs in [entry.valid, *entry.valid_for.values()]:
       result = entry.fn(**kwargs)
-      if name != "Layout":
+      if name != "Layout" and table != "layers":
         jax.block_until_ready(result)
 
 
