@@ -264,7 +264,6 @@ KERNEL = np.ones((3, 3, 2, 2))
 POOLED = np.ones((1, 2, 2, 2))
 INDICES = np.zeros((1, 2, 2, 2), np.int32)
 LAYOUT = LAYOUT_BAD
-PRECISION_NOTE = "passed to lax.conv_general_dilated unchanged; lax validates it"
 
 
 def _conv_args(transpose: bool) -> dict[str, list[Bad]]:
@@ -278,7 +277,11 @@ def _conv_args(transpose: bool) -> dict[str, list[Bad]]:
       "dilation": INTS_POSITIVE_BAD,
       "groups": INT_BAD + POSITIVE_BAD,
       "layout": LAYOUT_BAD + NEEDS_CHANNELS_BAD,
-      "precision": [],
+      "precision": [
+          (3, TypeError, r"precision must be None, a jax.lax.Precision, one of 'default', .* "
+           r"or a pair of those, got 3"),
+          ("bogus", ValueError, r"precision must be one of 'default', .* got 'bogus'"),
+          (("highest", 1.5), TypeError, r"precision must be None, .* got 1.5")],
       "lowering": _choice_bad("auto", "xla", "matmul"),
   }
   if transpose:
@@ -322,8 +325,7 @@ def _sum_pool(y):
 ENTRIES: dict[str, Entry] = {
     "conv": Entry(jaxup.conv, dict(x=X, kernel=KERNEL, padding=1), _conv_args(False),
                   _CONV_EXTRA + [(dict(groups=2, kernel=np.ones((3, 3, 1, 3))), ValueError,
-                                  r"groups must divide the output channels .* got 2")],
-                  {"precision": PRECISION_NOTE}),
+                                  r"groups must divide the output channels .* got 2")]),
     "conv_transpose": Entry(
         jaxup.conv_transpose, dict(x=X, kernel=KERNEL, padding=1), _conv_args(True),
         _CONV_EXTRA + [
@@ -332,7 +334,7 @@ ENTRIES: dict[str, Entry] = {
             (dict(stride=2, output_padding=2), ValueError,
              r"output_padding must be smaller than the stride \(\(2, 2\)\) or the dilation "
              r"\(\(1, 1\)\) along each axis, got 2"),
-        ], {"precision": PRECISION_NOTE}),
+        ]),
     "kernel_from_torch": Entry(
         jaxup.kernel_from_torch, dict(weight=np.ones((2, 2, 3, 3))),
         {"weight": _array_bad("floating", torch=False)},
@@ -653,6 +655,9 @@ def test_natural_values_are_accepted():
   kernel = jnp.ones((3, 3, 1, 2))
   np.testing.assert_array_equal(jaxup.conv(x, kernel, groups=np.int64(2), padding="same"),
                                 jaxup.conv(x, kernel, groups=2, padding="SAME"))
+  np.testing.assert_array_equal(
+      jaxup.conv_transpose(x, kernel, groups=2, precision=("Highest", jax.lax.Precision.HIGHEST)),
+      jaxup.conv_transpose(x, kernel, groups=2, precision="highest"))
   np.testing.assert_array_equal(jaxup.upsample_nearest(x, jnp.array(2)),
                                 jaxup.upsample_nearest(x, 2))
   np.testing.assert_array_equal(jaxup.bed_of_nails(x, np.array([2, 3])),

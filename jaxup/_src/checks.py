@@ -290,6 +290,25 @@ def numbers(value: Any, length: int, name: str, *, positive: bool = True) -> tup
   return tuple(number(v, name, positive=positive) for v in seq)
 
 
+_PRECISION_NAMES = ("default", "high", "highest", "fastest", "bfloat16", "bfloat16_3x",
+                    "tensorfloat32", "float32")
+
+
+def precision(value: Any, name: str = "precision") -> Any:
+  """A ``lax`` precision: ``None``, a ``lax.Precision``, one of its names (any case), or a pair
+  of those (for the two operands). Returned in a form ``lax`` accepts."""
+  if value is None or isinstance(value, jax.lax.Precision):
+    return value
+  if isinstance(value, str):
+    return jax.lax.Precision(choice(value, name, _PRECISION_NAMES))
+  if isinstance(value, (tuple, list)) and len(value) == 2:
+    return tuple(precision(v, name) for v in value)
+  raise TypeError(
+      f"{name} must be None, a jax.lax.Precision, one of "
+      f"{', '.join(repr(p) for p in _PRECISION_NAMES)} or a pair of those, got "
+      f"{_describe(value)}")
+
+
 def rank(x: jax.Array, name: str, expected: Iterable[int], what: str = "") -> None:
   """Raises ``ValueError`` unless ``x.ndim`` is one of ``expected``."""
   expected = tuple(expected)
