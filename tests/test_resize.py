@@ -26,10 +26,10 @@ def _run(x, **options):
   return np.asarray(_jitted(**options)(x))
 
 
-def _line(values, out=None, **options):
-  """Resizes a 1-D list of values laid out as ``W`` and returns a list."""
+def _line(values, out=None, method="linear", **options):
+  """Resizes a 1-D list of values laid out as ``W`` (linearly unless told) into a list."""
   x = jnp.asarray(values, jnp.float64)
-  return _run(x, size=out, layout="W", **options).tolist()
+  return _run(x, size=out, layout="W", method=method, **options).tolist()
 
 
 # Hand-computed tables -----------------------------------------------------------------------
@@ -38,10 +38,10 @@ def _line(values, out=None, **options):
 def test_seed_bilinear_table_integer_and_float():
   image = jnp.array([[10, 20], [30, 40]], jnp.int32)
   expected = [[10, 12, 17, 20], [15, 17, 22, 25], [25, 27, 32, 35], [30, 32, 37, 40]]
-  got = resize(image, 4, layout="HW")
+  got = resize(image, 4, method="linear", layout="HW")
   assert got.dtype == jnp.int32
   assert got.tolist() == expected
-  got = resize(image.astype(jnp.float32), 4, layout="HW")
+  got = resize(image.astype(jnp.float32), 4, method="linear", layout="HW")
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(got, [[10, 12.5, 17.5, 20], [15, 17.5, 22.5, 25],
                                    [25, 27.5, 32.5, 35], [30, 32.5, 37.5, 40]])
@@ -357,12 +357,12 @@ def test_jax_image_parity(method):
 # Properties ---------------------------------------------------------------------------------
 
 LINEAR_CASES = [
-    dict(size=(8, 6)),
-    dict(size=(5, 7)),
-    dict(size=(2, 3), antialias=True),
+    dict(size=(8, 6), method="linear"),
+    dict(size=(5, 7), method="linear"),
+    dict(size=(2, 3), method="linear", antialias=True),
     dict(size=(7, 5), method="cubic"),
     dict(size=(3, 2), method="cubic", antialias=True, exclude_outside=True),
-    dict(size=(7, 5), align_corners=True),
+    dict(size=(7, 5), method="linear", align_corners=True),
     dict(scale=(1.7, 2.0), method="nearest"),
 ]
 
@@ -388,8 +388,10 @@ def test_jit_eager_vmap(options):
 def test_temp_memory_at_most_output():
   """XLA needs no scratch array larger than the output (it fuses the per-axis gathers)."""
   x = jax.ShapeDtypeStruct((2, 30, 20, 4), jnp.float32)
-  for options in (dict(size=(60, 40)), dict(size=(47, 31), align_corners=True),
-                  dict(size=(10, 9), antialias=True), dict(size=(61, 43), method="cubic")):
+  for options in (dict(size=(60, 40), method="linear"),
+                  dict(size=(47, 31), method="linear", align_corners=True),
+                  dict(size=(10, 9), method="linear", antialias=True),
+                  dict(size=(61, 43), method="cubic")):
     compiled = jax.jit(lambda v: resize(v, **options)).lower(x).compile()
     memory = compiled.memory_analysis()
     if memory is not None:
@@ -422,9 +424,9 @@ def test_layouts_and_axes_agree():
   np.testing.assert_allclose(one, expected, rtol=1e-12)
   both = _run(x, size=(9, 7), axes="WH", method="cubic")
   np.testing.assert_allclose(both, expected, rtol=1e-12)
-  assert resize(x, 2, axes="W").shape == (2, 5, 2, 3)
+  assert resize(x, 2, axes="W", method="linear").shape == (2, 5, 2, 3)
   # 1-D and 3-D default layouts.
-  assert resize(random((2, 5, 3)), 8).shape == (2, 8, 3)
+  assert resize(random((2, 5, 3)), 8, method="linear").shape == (2, 8, 3)
   assert resize(random((1, 3, 4, 5, 2)), (2, 6, 7), method="cubic").shape == (1, 2, 6, 7, 2)
 
 
@@ -447,7 +449,7 @@ def test_integer_dtypes_truncate_and_saturate():
   np.testing.assert_array_equal(got, np.clip(np.trunc(exact), 0, 255).astype(np.uint8))
   assert exact.min() < 0 and exact.max() > 255
   # Negative values truncate toward zero: x = -0.25, 0.25, 0.75, 1.25 give 0, -0.5, -1.5, -2.
-  y = resize(jnp.array([0, -2], jnp.int8), 4, layout="W")
+  y = resize(jnp.array([0, -2], jnp.int8), 4, method="linear", layout="W")
   assert y.tolist() == [0, 0, -1, -2]
   # Nearest moves integers untouched.
   big = jnp.array([2**62, -(2**62) + 1], jnp.int64)
@@ -457,7 +459,8 @@ def test_integer_dtypes_truncate_and_saturate():
 def test_no_dense_weight_matrix():
   """The program is gathers or slices and elementwise work: no dot products."""
   x = jax.ShapeDtypeStruct((2, 50, 40, 3), jnp.float32)
-  for options in (dict(size=(77, 13)), dict(size=(100, 80)), dict(size=(10, 9), antialias=True),
+  for options in (dict(size=(77, 13), method="linear"), dict(size=(100, 80), method="linear"),
+                  dict(size=(10, 9), method="linear", antialias=True),
                   dict(size=(33, 61), method="cubic", align_corners=True)):
     jaxpr = str(jax.make_jaxpr(lambda v: resize(v, **options))(x))
     assert "dot_general" not in jaxpr and "conv" not in jaxpr
@@ -475,44 +478,101 @@ def test_signature():
 
 def test_errors():
   x = jnp.zeros((1, 4, 4, 1))
+  linear = functools.partial(resize, method="linear")
   with pytest.raises(ValueError, match="exactly one of size and scale"):
-    resize(x)
+    linear(x)
   with pytest.raises(ValueError, match="exactly one of size and scale"):
-    resize(x, 3, scale=2.0)
+    linear(x, 3, scale=2.0)
   with pytest.raises(ValueError, match="recompute_scale=True applies to a scale, not to size=3"):
-    resize(x, 3, recompute_scale=True)
-  with pytest.raises(ValueError, match=r"size=\(3, 0\) must be positive"):
-    resize(x, (3, 0))
-  with pytest.raises(ValueError, match=r"scale=-1.0 must be positive"):
-    resize(x, scale=-1.0)
+    linear(x, 3, recompute_scale=True)
+  with pytest.raises(ValueError, match="size must be a positive int, got 0"):
+    linear(x, (3, 0))
+  with pytest.raises(ValueError, match="scale must be positive, got -1.0"):
+    linear(x, scale=-1.0)
   with pytest.raises(ValueError, match="scale=0.1 gives an empty output"):
-    resize(x, scale=0.1)
-  with pytest.raises(ValueError, match=r"size=\(2, 2, 2\) has length 3"):
-    resize(x, (2, 2, 2))
-  with pytest.raises(ValueError, match="method='area' is not valid; expected one of 'nearest', "
-                     "'nearest-exact', 'linear', 'cubic'"):
-    resize(x, 2, method="area")
-  with pytest.raises(ValueError, match="coordinate_transformation_mode='tf_crop_and_resize' is "
-                     "not valid; expected one of 'half_pixel'"):
-    resize(x, 2, coordinate_transformation_mode="tf_crop_and_resize")
-  with pytest.raises(ValueError, match="nearest_mode='round' is not valid; expected one of "
-                     "'round_prefer_floor'"):
+    linear(x, scale=0.1)
+  with pytest.raises(ValueError, match=r"size must be an int or a sequence of 2 ints"):
+    linear(x, (2, 2, 2))
+  with pytest.raises(ValueError, match="method must be one of 'nearest', 'nearest-exact', "
+                     "'linear', 'cubic', 'lanczos3', .*, got 'box'"):
+    resize(x, 2, method="box")
+  with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of "
+                     "'half_pixel', .*, got 'tf_half_pixel_for_nn'"):
+    linear(x, 2, coordinate_transformation_mode="tf_half_pixel_for_nn")
+  with pytest.raises(ValueError, match="nearest_mode must be one of 'round_prefer_floor'"):
     resize(x, 2, method="nearest", nearest_mode="round")
   with pytest.raises(ValueError, match="align_corners=True is not defined for method='nearest'"):
     resize(x, 2, method="nearest", align_corners=True)
-  with pytest.raises(ValueError, match="align_corners=True contradicts"):
-    resize(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
-  with pytest.raises(ValueError, match="antialias=True applies to method='linear' or 'cubic'"):
+  with pytest.raises(ValueError, match="both set the coordinates; pass only one of them"):
+    linear(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
+  with pytest.raises(ValueError, match="antialias=True applies to method 'linear', 'cubic', "
+                     "'lanczos3', .* not method='nearest-exact'"):
     resize(x, 2, method="nearest-exact", antialias=True)
+  with pytest.raises(ValueError, match="antialias=True applies to .* not method='area'"):
+    resize(x, 2, method="area", antialias=True)
+  with pytest.raises(ValueError, match="align_corners=True does not apply to method='area'"):
+    resize(x, 2, method="area", align_corners=True)
+  with pytest.raises(ValueError, match="coordinate_transformation_mode='asymmetric' does not "
+                     "apply to method='area-overlap'"):
+    resize(x, 2, method="area-overlap", coordinate_transformation_mode="asymmetric")
+  with pytest.raises(ValueError, match="exclude_outside=True applies to method 'linear'"):
+    resize(x, 2, method="nearest", exclude_outside=True)
   with pytest.raises(ValueError, match="nearest_mode='floor' applies only to method='nearest'"):
-    resize(x, 2, nearest_mode="floor")
+    linear(x, 2, nearest_mode="floor")
   with pytest.raises(ValueError, match="axes='C' must name distinct spatial axes"):
-    resize(x, 2, axes="C")
+    linear(x, 2, axes="C")
   with pytest.raises(ValueError, match="spatial axis 'H' of x .* is empty"):
-    resize(jnp.zeros((1, 0, 4, 1)), 2)
+    linear(jnp.zeros((1, 0, 4, 1)), 2)
   with pytest.raises(TypeError, match="cannot interpolate a boolean array"):
-    resize(jnp.zeros((1, 4, 4, 1), bool), 2)
+    linear(jnp.zeros((1, 4, 4, 1), bool), 2)
   with pytest.raises(TypeError, match="method must be a string"):
     resize(x, 2, method=None)
+  with pytest.raises(TypeError, match="antialias must be a bool"):
+    linear(x, 2, antialias=1)
+  with pytest.raises(TypeError, match="exclude_outside must be a bool"):
+    linear(x, 2, exclude_outside="yes")
   with pytest.raises(ValueError, match="layout='NCHW' has 4 letters but the input has rank 3"):
-    resize(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
+    linear(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
+
+
+def test_onnx_option_errors():
+  x = jnp.zeros((1, 4, 4, 1))
+  linear = functools.partial(resize, method="linear")
+  crop = dict(coordinate_transformation_mode="tf_crop_and_resize")
+  with pytest.raises(ValueError, match="'tf_crop_and_resize' needs roi"):
+    linear(x, 2, **crop)
+  with pytest.raises(TypeError, match="roi must be a sequence of 4 numbers"):
+    linear(x, 2, roi=0.5, **crop)
+  with pytest.raises(ValueError, match="roi must be a number or a sequence of 4 numbers"):
+    linear(x, 2, roi=(0, 0, 1), **crop)
+  with pytest.raises(ValueError, match=r"roi=\(0, 0, 1, 1\) applies only to "
+                     "coordinate_transformation_mode='tf_crop_and_resize'"):
+    linear(x, 2, roi=(0, 0, 1, 1))
+  with pytest.raises(ValueError, match="extrapolation_value=1.0 applies only to"):
+    linear(x, 2, extrapolation_value=1.0)
+  with pytest.raises(ValueError, match="keep_aspect_ratio_policy must be one of 'stretch', "
+                     "'not_larger', 'not_smaller', got 'fit'"):
+    linear(x, 2, keep_aspect_ratio_policy="fit")
+  with pytest.raises(ValueError, match="keep_aspect_ratio_policy='not_larger' applies to a size"):
+    linear(x, scale=2.0, keep_aspect_ratio_policy="not_larger")
+
+
+def test_missing_method_and_pytorch_names_say_what_to_write():
+  x = jnp.zeros((1, 4, 4, 1))
+  with pytest.raises(TypeError, match="missing a required argument: 'method'; resize has no "
+                     "default method .*method='nearest' for PyTorch's default mode"):
+    resize(x, 8)
+  with pytest.raises(TypeError, match="resize takes method=, not mode= .*write method='bicubic'"):
+    resize(x, 8, mode="bicubic")
+  with pytest.raises(TypeError, match="resize takes scale=, not scale_factor= .*write scale=2"):
+    resize(x, scale_factor=2, method="nearest")
+  with pytest.raises(TypeError, match="resize takes recompute_scale=, not "
+                     "recompute_scale_factor="):
+    resize(x, scale=2, method="nearest", recompute_scale_factor=True)
+  with pytest.raises(TypeError, match="scale_and_translate.* missing a required argument: "
+                     "'method'"):
+    jaxup.scale_and_translate(x, 8, scale=2.0, translation=0.0)
+  params = inspect.signature(resize).parameters
+  assert params["method"].default is inspect.Parameter.empty
+  assert params["method"].kind is inspect.Parameter.KEYWORD_ONLY
+  assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
