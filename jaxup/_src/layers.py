@@ -138,6 +138,13 @@ class Resize(StatelessLayer):
 
   function = staticmethod(resize)
 
+  def __init__(self, *args, **kwargs):
+    # The same answer as resize itself for a missing method or PyTorch's argument names.
+    message = resize.argument_hint((None,) + args, kwargs)
+    if message is not None:
+      raise TypeError(f"Resize: {message}")
+    super().__init__(*args, **kwargs)
+
 
 class UpsampleNearest(StatelessLayer):
   """:func:`jaxup.upsample_nearest` as a layer: ``UpsampleNearest(factor)``.
