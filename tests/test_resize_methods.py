@@ -115,18 +115,16 @@ def _image_resize(x, shape, method, antialias):
 
 
 def test_jax_image_parity():
-  """lanczos3, lanczos5 (with and without antialias) and area against jax.image.resize."""
+  """lanczos3 (with and without antialias), lanczos5 and area against jax.image.resize."""
   rng = np.random.default_rng(2)
-  cases = [((2, 5, 7, 3), (9, 4)), ((1, 13, 6, 2), (4, 12)), ((3, 7, 2), (16,)),
-           ((1, 3, 4, 9, 1), (5, 2, 4))]
+  cases = [((2, 5, 7, 3), (9, 4)), ((1, 13, 6, 2), (4, 12)), ((1, 3, 4, 9, 1), (5, 2, 4))]
   for shape, out in cases:
     x = jnp.asarray(rng.standard_normal(shape))
     full = shape[:1] + out + shape[-1:]
-    for method in ("lanczos3", "lanczos5"):
-      for antialias in (False, True):
-        np.testing.assert_allclose(_run(x, size=out, method=method, antialias=antialias),
-                                   _image_resize(x, full, method, antialias),
-                                   rtol=1e-10, atol=1e-10, err_msg=str((shape, out, method)))
+    for method, antialias in (("lanczos3", False), ("lanczos3", True), ("lanczos5", True)):
+      np.testing.assert_allclose(_run(x, size=out, method=method, antialias=antialias),
+                                 _image_resize(x, full, method, antialias),
+                                 rtol=1e-10, atol=1e-10, err_msg=str((shape, out, method)))
     np.testing.assert_allclose(_run(x, size=out, method="area-overlap"),
                                _image_resize(x, full, "area", True), rtol=1e-10, atol=1e-10)
 
@@ -212,6 +210,12 @@ def test_tensorflow_formula_parity(method):
       np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _image_scale_and_translate(x, shape, scale, translation, method, antialias):
+  return jax.image.scale_and_translate(x, shape, (1, 2), jnp.array(scale),
+                                       jnp.array(translation), method, antialias=antialias)
+
+
 def test_scale_and_translate_parity():
   """scale_and_translate against jax.image.scale_and_translate (linear, cubic, lanczos3,
   lanczos5, area) and TensorFlow's span loop (mitchellcubic, gaussian), with shifts that move
@@ -219,14 +223,14 @@ def test_scale_and_translate_parity():
   rng = np.random.default_rng(5)
   x = jnp.asarray(rng.standard_normal((2, 9, 6, 2)))
   size, scale, translation = (7, 11), (0.6, 1.7), (1.3, -2.2)
-  for method in ("linear", "cubic", "lanczos3", "lanczos5", "area-overlap"):
-    for antialias in (False, True):
-      expected = jax.image.scale_and_translate(
-          x, (2, 7, 11, 2), (1, 2), jnp.array(scale), jnp.array(translation),
-          "area" if method == "area-overlap" else method, antialias=antialias)
-      got = _run(x, scale_and_translate, size=size, scale=scale, translation=translation,
-                 method=method, antialias=antialias)
-      np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=method)
+  for method, antialias in (("linear", False), ("linear", True), ("cubic", True),
+                            ("lanczos3", False), ("lanczos5", True), ("area-overlap", True)):
+    expected = _image_scale_and_translate(
+        x, (2, 7, 11, 2), scale, translation,
+        "area" if method == "area-overlap" else method, antialias)
+    got = _run(x, scale_and_translate, size=size, scale=scale, translation=translation,
+               method=method, antialias=antialias)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=method)
   for method in ("mitchellcubic", "gaussian"):
     kernel, radius = TF_KERNELS[method]
     rows = _tf_spans(9, 7, scale[0], translation[0], kernel, radius, True)
@@ -286,15 +290,16 @@ def test_area_adjoints():
 
 
 def test_check_grads_and_variants():
+  # Linear maps: first order checks the derivative in full (the second is zero).
   x = random((1, 5, 4, 1))
-  for options in (dict(size=(3, 7), method="lanczos3", antialias=True),
-                  dict(size=(2, 6), method="area")):
-    check_grads(jax.jit(lambda v: resize(v, **options)), (x,), order=2, modes=("fwd", "rev"))
+  check_grads(jax.jit(lambda v: resize(v, (3, 7), method="lanczos3", antialias=True)), (x,),
+              order=1, modes=("fwd", "rev"))
+  check_grads(jax.jit(lambda v: resize(v, (2, 6), method="area")), (x,), order=1,
+              modes=("rev",))
   check_grads(jax.jit(lambda v: scale_and_translate(v, (6, 3), scale=(1.4, 0.7),
                                                     translation=(0.3, -0.2), method="gaussian")),
               (x,), order=1, modes=("rev",))
-  for options in (dict(size=(7, 3), method="lanczos5"), dict(size=(3, 5), method="area-overlap"),
-                  dict(size=(6, 2), method="gaussian", antialias=True)):
+  for options in (dict(size=(7, 3), method="lanczos5"), dict(size=(3, 5), method="area-overlap")):
     assert_jit_eager_vmap(lambda v: resize(v, **options), random((3, 4, 6, 2)))
 
 
