@@ -47,9 +47,9 @@ KEEP_ASPECT_RATIO_POLICIES = ("stretch", "not_larger", "not_smaller")
 # filter placement (see _plan_axis). ONNX's "align_corners" maps through in_size * scale.
 _PYTORCH_ALIGN_CORNERS = "pytorch_align_corners"
 
-# Up to this many taps per output (linear 2, cubic 4, antialiasing 2 * radius / scale), each
+# Up to this many taps per output (linear 2, cubic 4, lanczos3 6, antialiasing 2 * radius / scale), each
 # tap is its own gather, fused by XLA with the weighted sum; wider filters loop over the taps.
-_MAX_UNROLLED_TAPS = 16
+_MAX_UNROLLED_TAPS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,13 +394,32 @@ def _resolve_roi(roi, coordinates, k):
   return tuple(zip(values[:k], values[k:]))
 
 
+def _taps_per_output(plan):
+  return 1 if plan.weights is None else int(np.any(plan.weights != 0, axis=0).sum())
+
+
 def _run_plans(x, plans, nearest):
-  # Shrinking axes first keeps any intermediate array (where XLA does not fuse) small.
+  """Applies the axis plans, shrinking axes first (that keeps intermediates small).
+
+  XLA fuses consecutive axes into one loop over the output, which recomputes the taps of the
+  earlier axes for every tap of the later one: ``t1 * t2`` reads per output. That is cheapest
+  for narrow kernels (linear, cubic); for wide ones (lanczos, antialiasing) writing the
+  intermediate once costs ``t1 * in2 / out2 + t2`` instead, and an optimisation barrier stops
+  the fusion where that is clearly less.
+  """
   plans = sorted(plans, key=lambda p: p.out_size / p.in_size)
   dtype = x.dtype
   y = x if nearest else x.astype(_compute_dtype(dtype))
-  for plan in plans:
+  fused = 1
+  for plan, following in zip(plans, plans[1:] + [None]):
     y = _resize_axis(y, plan)
+    fused *= _taps_per_output(plan)
+    if following is not None:
+      t = _taps_per_output(following)
+      separate = fused * following.in_size / following.out_size + t
+      if 2 * separate < fused * t:
+        y = lax.optimization_barrier(y)
+        fused = 1
   return y if nearest else _cast_back(y, dtype)
 
 
