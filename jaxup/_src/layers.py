@@ -130,6 +130,9 @@ class StatelessLayer:
 class Resize(StatelessLayer):
   """:func:`jaxup.resize` as a layer: ``Resize(size=None, *, scale=None, method=..., ...)``.
 
+  ``method`` is required, as in :func:`jaxup.resize`; a missing one, or PyTorch's ``mode=`` and
+  ``scale_factor=``, fail when the layer is built, with what to write instead.
+
   Example:
     >>> import jax.numpy as jnp
     >>> Resize(scale=2, method="linear", align_corners=True)(jnp.ones((1, 4, 4, 3))).shape
