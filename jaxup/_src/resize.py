@@ -228,12 +228,13 @@ def _resolve_axes(axes, parsed):
   letters = "".join(parsed.spec[a] for a in parsed.spatial_axes)
   if axes is None:
     return parsed.spatial_axes
-  if not isinstance(axes, str) or not axes:
-    raise TypeError(f"axes must be a non-empty string of spatial layout letters from "
-                    f"{letters!r}, or None for all of them; got {axes!r}")
-  if len(set(axes)) != len(axes) or any(a not in letters for a in axes):
-    raise ValueError(f"axes={axes!r} must name distinct spatial axes of layout "
-                     f"{parsed.spec!r}, i.e. letters from {letters!r}")
+  if not isinstance(axes, str):
+    raise TypeError(f"axes must be a string of spatial layout letters from {letters!r}, or "
+                    f"None for all of them, got {checks.describe(axes)}")
+  given, axes = axes, axes.upper()
+  if not axes or len(set(axes)) != len(axes) or any(a not in letters for a in axes):
+    raise ValueError(f"axes must name distinct spatial axes of layout {parsed.spec!r} "
+                     f"(letters from {letters!r}), got {given!r}")
   return tuple(parsed.spec.index(a) for a in axes)
 
 
@@ -354,7 +355,8 @@ def _output_sizes(parsed, resized, in_sizes, size, scale, recompute_scale,
   """Each resized axis' output size and the scale its coordinates use (``None``: out / in)."""
   k = len(resized)
   if (size is None) == (scale is None):
-    raise ValueError(f"pass exactly one of size and scale; got size={size!r}, scale={scale!r}")
+    raise ValueError(f"exactly one of size and scale must be given, got size={size!r}, "
+                     f"scale={scale!r}")
   if size is not None:
     if recompute_scale:
       raise ValueError(f"recompute_scale=True applies to a scale, not to size={size!r}")
@@ -639,9 +641,10 @@ def resize(
       unknown (the message lists the valid ones), or options contradict each other (an option
       given to a method it does not apply to, ``recompute_scale`` or ``keep_aspect_ratio_policy``
       with the wrong one of ``size`` and ``scale``, ``roi`` without ``tf_crop_and_resize``).
-    TypeError: if an argument has the wrong type, ``method`` is missing, PyTorch's argument
-      names (``mode``, ``scale_factor``) are used (the message says what to write), or a boolean
-      input is interpolated.
+    TypeError: if an argument has the wrong type (a non-bool flag such as ``antialias="False"``
+      included), ``method`` is missing, PyTorch's argument names (``mode``, ``scale_factor``)
+      are used (the message says what to write), ``x`` is complex (interpolate its real and
+      imaginary parts separately), or a boolean input is interpolated.
 
   Example:
     Half-pixel bilinear 2x upsampling (PyTorch's ``bilinear``). An integer image is
