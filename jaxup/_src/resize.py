@@ -308,7 +308,6 @@ _PORTING_NAMES = {
     "mode": "method",
     "scale_factor": "scale",
     "recompute_scale_factor": "recompute_scale",
-    "size_factor": "scale",
 }
 
 
