@@ -47,8 +47,8 @@ KEEP_ASPECT_RATIO_POLICIES = ("stretch", "not_larger", "not_smaller")
 # filter placement (see _plan_axis). ONNX's "align_corners" maps through in_size * scale.
 _PYTORCH_ALIGN_CORNERS = "pytorch_align_corners"
 
-# Up to this many taps per output (linear 2, cubic 4, lanczos3 6, antialiasing 2 * radius / scale), each
-# tap is its own gather, fused by XLA with the weighted sum; wider filters loop over the taps.
+# Up to this many taps per output (linear 2, cubic 4, lanczos3 6, antialiasing 2 * radius /
+# scale), each tap is its own gather, fused by XLA with the weighted sum; wider filters loop.
 _MAX_UNROLLED_TAPS = 32
 
 
@@ -489,32 +489,32 @@ def resize(
   The methods (:math:`d` is the distance from :math:`x` in input pixels; the kernel methods
   weigh input :math:`j` by :math:`K(j - x)`, normalised to sum to one):
 
-  ================= ============================================== =============================
-  ``method``        kernel :math:`K(d)` (zero outside the radius)  defaults reproduce
-  ================= ============================================== =============================
-  ``nearest``       the input at :math:`x` rounded by              PyTorch ``nearest``
-                    ``nearest_mode`` (default ``floor``),
-                    ``asymmetric`` coordinates
-  ``nearest-exact`` the same, rounded half up, ``half_pixel``      PyTorch ``nearest-exact``
-  ``linear``        :math:`\max(0, 1 - |d|)`                       PyTorch ``(bi/tri)linear``
-  ``cubic``         Keys' cubic with :math:`a` = ``cubic_coeff_a``, PyTorch ``bicubic``
-                    radius 2
-  ``lanczos3``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/3)`,  TensorFlow, Keras
-                    radius 3 (1 for :math:`|d| \le 10^{-3}`)       ``lanczos3``
-  ``lanczos5``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/5)`,  TensorFlow, Keras
-                    radius 5                                       ``lanczos5``
-  ``mitchellcubic`` Mitchell-Netravali, :math:`B = C = 1/3`:       TensorFlow
-                    :math:`(7|d|^3 - 12 d^2 + 16/3)/6` for         ``mitchellcubic``
-                    :math:`|d| < 1`, :math:`(-7|d|^3/3 + 12 d^2 -
-                    20|d| + 32/3)/6` for :math:`|d| < 2`
-  ``gaussian``      :math:`\exp(-2 d^2)` (:math:`\sigma = 1/2`),   TensorFlow ``gaussian``
-                    for :math:`|d| < 1.5`
-  ``area``          the mean of inputs :math:`\lfloor i S_{in} /   PyTorch ``area``
-                    S_{out} \rfloor` to :math:`\lceil (i + 1) S_{in}
-                    / S_{out} \rceil - 1` (adaptive average pooling)
-  ``area-overlap``  the mean over the output pixel's footprint,    TensorFlow ``area``,
-                    each input weighted by the length it covers    ``jax.image`` ``"area"``
-  ================= ============================================== =============================
+  ================= ======================================================= ======================
+  ``method``        kernel :math:`K(d)` (zero outside the radius)           defaults reproduce
+  ================= ======================================================= ======================
+  ``nearest``       the input at :math:`x` rounded by ``nearest_mode``      PyTorch ``nearest``
+                    (default ``floor``), ``asymmetric`` coordinates
+  ``nearest-exact`` the same, rounded half up, ``half_pixel``               PyTorch
+                                                                            ``nearest-exact``
+  ``linear``        :math:`\max(0, 1 - |d|)`                                PyTorch ``bilinear``
+  ``cubic``         Keys' cubic, :math:`a` = ``cubic_coeff_a``, radius 2    PyTorch ``bicubic``
+  ``lanczos3``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/3)`, radius 3  TensorFlow, Keras
+                    (1 for :math:`|d| \le 10^{-3}`)
+  ``lanczos5``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/5)`, radius 5  TensorFlow, Keras
+  ``mitchellcubic`` Mitchell-Netravali, :math:`B = C = 1/3`:                TensorFlow
+                    :math:`(7|d|^3 - 12d^2 + 16/3)/6` below 1,
+                    :math:`(-7|d|^3/3 + 12d^2 - 20|d| + 32/3)/6` below 2
+  ``gaussian``      :math:`\exp(-2 d^2)`, :math:`\sigma = 1/2`, below 1.5   TensorFlow
+  ``area``          adaptive average pooling (see below)                    PyTorch ``area``
+  ``area-overlap``  the footprint's average, weighted by overlap            TensorFlow ``area``,
+                                                                            ``jax.image`` ``area``
+  ================= ======================================================= ======================
+
+  ``area`` (PyTorch) averages inputs :math:`\lfloor i S_{in} / S_{out} \rfloor` to
+  :math:`\lceil (i + 1) S_{in} / S_{out} \rceil - 1` with equal weights; ``area-overlap``
+  (TensorFlow, ``jax.image``) averages over the output pixel's footprint
+  :math:`[i, i + 1] S_{in} / S_{out}`, each input weighted by the length it covers. They differ
+  whenever :math:`S_{in} / S_{out}` is not an integer.
 
   The four kernels TensorFlow adds (lanczos, Mitchell, Gaussian) use its
   ``scale_and_translate`` conventions by default: ``half_pixel`` and ``exclude_outside=True``.
