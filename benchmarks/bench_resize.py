@@ -58,7 +58,7 @@ def main():
   # 1. 2x bilinear upsampling, half-pixel (PyTorch bilinear, align_corners=False).
   x_np = rng.standard_normal((8, 256, 256, 32), dtype=np.float32)
   x = jnp.asarray(x_np)
-  ours = jax.jit(lambda v: jaxup.resize(v, 512))
+  ours = jax.jit(lambda v: jaxup.resize(v, 512, method="linear"))
   image = jax.jit(lambda v: jax.image.resize(v, (8, 512, 512, 32), "linear", antialias=False))
   np.testing.assert_allclose(ours(x), image(x), atol=1e-5)
   candidates = {"jaxup": lambda: ours(x), "jax.image": lambda: image(x)}
@@ -71,14 +71,14 @@ def main():
     candidates["torch"] = torch_fn
   print(format_row("2x bilinear (8,256,256,32)->(512,512)", compare(candidates, repeats=15),
                    "jaxup"))
-  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 512), x)))
+  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 512, method="linear"), x)))
   print(_stats_cell("jax.image", compile_stats(
       lambda v: jax.image.resize(v, (8, 512, 512, 32), "linear", antialias=False), x)))
 
   # 2. Arbitrary size, align_corners=True.
   x_np = rng.standard_normal((8, 200, 200, 32), dtype=np.float32)
   x = jnp.asarray(x_np)
-  ours = jax.jit(lambda v: jaxup.resize(v, 333, align_corners=True))
+  ours = jax.jit(lambda v: jaxup.resize(v, 333, method="linear", align_corners=True))
   sat = jax.jit(lambda v: _scale_and_translate_align_corners(v, (333, 333)))
   np.testing.assert_allclose(ours(x), sat(x), atol=1e-4)
   candidates = {"jaxup": lambda: ours(x), "scale_and_translate": lambda: sat(x)}
@@ -92,7 +92,7 @@ def main():
     candidates["torch"] = torch_fn
   print(format_row("align_corners (8,200,200,32)->(333,333)", compare(candidates, repeats=15),
                    "jaxup"))
-  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 333, align_corners=True),
+  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 333, method="linear", align_corners=True),
                                            x)))
   print(_stats_cell("scale_and_translate", compile_stats(
       lambda v: _scale_and_translate_align_corners(v, (333, 333)), x)))

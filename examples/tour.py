@@ -68,17 +68,19 @@ def interpolation() -> None:
   section("Bilinear interpolation (and nearest, cubic, in every framework's convention)")
   image = jnp.array([[10, 20], [30, 40]])
   show("resize([[10, 20], [30, 40]], 4): half-pixel bilinear on an integer image, truncated",
-       jaxup.resize(image, 4, layout="HW"))
-  show("the same on a float image", jaxup.resize(image.astype(jnp.float32), 4, layout="HW"))
+       jaxup.resize(image, 4, method="linear", layout="HW"))
+  show("the same on a float image",
+       jaxup.resize(image.astype(jnp.float32), 4, method="linear", layout="HW"))
   show("align_corners=True (PyTorch's bilinear with align_corners)",
-       jaxup.resize(image.astype(jnp.float32), 4, align_corners=True, layout="HW"))
+       jaxup.resize(image.astype(jnp.float32), 4, method="linear", align_corners=True,
+                    layout="HW"))
   show("bicubic, PyTorch's a = -0.75",
        jaxup.resize(image.astype(jnp.float32), 4, method="cubic", layout="HW"))
   show("nearest at scale 1.5 (PyTorch's 'nearest': asymmetric, floor)",
        jaxup.resize(image, scale=1.5, method="nearest", layout="HW"))
 
   # Linear resizing is linear: its transpose is the matching triangle-filter downsample.
-  up = lambda v: jaxup.resize(v, 4, layout="HW")
+  up = lambda v: jaxup.resize(v, 4, method="linear", layout="HW")
   x = jnp.array([[1.0, 2.0], [3.0, 4.0]])
   (down,) = jax.linear_transpose(up, x)(jnp.ones((4, 4)))
   show("transpose of the 2x bilinear upsample applied to ones (each input's total weight)", down)
