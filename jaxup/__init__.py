@@ -11,6 +11,8 @@ from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.conv import kernel_from_torch as kernel_from_torch
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
+from jaxup._src.grid_sample import affine_grid as affine_grid
+from jaxup._src.grid_sample import grid_sample as grid_sample
 from jaxup._src.icnr import icnr as icnr
 from jaxup._src.indices import indices_from_onnx as indices_from_onnx
 from jaxup._src.indices import indices_from_tf as indices_from_tf
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Layout",
+    "affine_grid",
     "bed_of_nails",
     "blur_pool",
     "blur_upsample",
@@ -37,6 +40,7 @@ __all__ = [
     "conv_output_size",
     "conv_transpose",
     "conv_transpose_output_size",
+    "grid_sample",
     "icnr",
     "indices_from_onnx",
     "indices_from_tf",
