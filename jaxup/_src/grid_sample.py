@@ -250,10 +250,13 @@ def _sample(xt, grid, sizes, mode, padding_mode, align_corners, convention):
   per_axis = [_axis_taps(coords[..., n - 1 - a], size, mode, padding_mode, align_corners,
                         convention) for a, size in enumerate(sizes)]
   strides = [math.prod(sizes[a + 1:]) for a in range(n)]
-  gather = jax.vmap(lambda rows, idx: jnp.take(rows, idx, axis=0, mode="clip"))
+  # Rows of [N * P, C], addressed by a global row index (batch offset included): one plain
+  # row gather per tap, and a row scatter-add in the transpose.
+  rows = flat.reshape((-1, flat.shape[-1]))
+  batch_offset = (jnp.arange(flat.shape[0], dtype=jnp.int32) * flat.shape[1])[:, None]
   y = None
   for combo in itertools.product(*per_axis):
-    flat_index, weight, valid = 0, None, None
+    flat_index, weight, valid = batch_offset, None, None
     for (i, w), size, stride in zip(combo, sizes, strides):
       inside = (i >= 0) & (i < size)
       valid = inside if valid is None else valid & inside
@@ -261,7 +264,7 @@ def _sample(xt, grid, sizes, mode, padding_mode, align_corners, convention):
       if w is not None:
         weight = w if weight is None else weight * w
     weight = valid.astype(flat.dtype) if weight is None else jnp.where(valid, weight, 0)
-    term = gather(flat, flat_index) * weight[..., None]
+    term = rows.at[flat_index].get(mode="promise_in_bounds") * weight[..., None]
     y = term if y is None else y + term
   return y
 
