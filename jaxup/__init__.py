@@ -4,8 +4,6 @@ Each upsampler is the transpose (the VJP) of a downsampler; see the README for t
 """
 
 from jaxup._src.bed_of_nails import bed_of_nails as bed_of_nails
-from jaxup._src.upfirdn import blur_pool as blur_pool
-from jaxup._src.upfirdn import blur_upsample as blur_upsample
 from jaxup._src.conv import conv as conv
 from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.conv import kernel_from_torch as kernel_from_torch
@@ -26,7 +24,10 @@ from jaxup._src.nearest import upsample_nearest as upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle as pixel_shuffle
 from jaxup._src.pixel_shuffle import pixel_unshuffle as pixel_unshuffle
 from jaxup._src.resize import resize as resize
+from jaxup._src.upfirdn import blur_pool as blur_pool
+from jaxup._src.upfirdn import blur_upsample as blur_upsample
 from jaxup._src.upfirdn import upfirdn as upfirdn
+from jaxup import testing as testing
 
 __version__ = "0.1.0"
 
