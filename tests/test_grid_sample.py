@@ -179,6 +179,10 @@ def test_layouts_and_dtypes():
   y = jaxup.grid_sample(x.astype(jnp.float32), grid.astype(jnp.float32), mode="bicubic")
   assert y.dtype == jnp.float32
   np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+  # Zero-size batch, output or channels give empty results of the right shape.
+  assert jaxup.grid_sample(x[:0], grid[:0]).shape == (0, 5, 3, 2)
+  assert jaxup.grid_sample(x, grid[:, :0]).shape == (2, 0, 3, 2)
+  assert jaxup.grid_sample(x[..., :0], grid).shape == (2, 5, 3, 0)
   # 1-D: PyTorch has none; it is the 2-D sample of a one-row image at y = 0 with H = 1.
   row = x[:, :1]
   g1 = grid[:, :1, :, :1]

@@ -151,6 +151,7 @@ def test_every_layout():
     np.testing.assert_allclose(y, np.transpose(expected, perm), rtol=1e-12, atol=1e-12)
   y = jaxup.upfirdn(x[0, ..., 0], f, layout="HW", **kwargs)
   np.testing.assert_allclose(y, expected[0, ..., 0], rtol=1e-12, atol=1e-12)
+  assert jaxup.upfirdn(x[:0], f, **kwargs).shape == (0, *expected.shape[1:])
   y32 = jaxup.upfirdn(x.astype(jnp.float32), f, **kwargs)
   assert y32.dtype == jnp.float32
   np.testing.assert_allclose(y32, expected, rtol=1e-5, atol=1e-5)

@@ -230,7 +230,10 @@ def grid_sample(
     xt = xt[..., None]
   sizes = tuple(parsed.spatial_shape(x.shape))
   out_sizes = grid.shape[1:-1]
-  y = _sample(xt, grid.astype(dtype), sizes, mode, padding_mode, align_corners, convention)
+  if xt.size == 0 or grid.size == 0:  # nothing to read, or nothing to write
+    y = jnp.zeros((xt.shape[0], math.prod(out_sizes), xt.shape[-1]), dtype)
+  else:
+    y = _sample(xt, grid.astype(dtype), sizes, mode, padding_mode, align_corners, convention)
   y = y.reshape((xt.shape[0], *out_sizes, xt.shape[-1]))
   if parsed.channel_axis is None:
     y = y[..., 0]
@@ -245,7 +248,7 @@ def _sample(xt, grid, sizes, mode, padding_mode, align_corners, convention):
   """``xt: [N, *S, C]``, ``grid: [N, *S_out, n]`` -> ``[N, M, C]`` with ``M = prod(S_out)``."""
   n = len(sizes)
   flat = xt.reshape((xt.shape[0], math.prod(sizes), xt.shape[-1]))
-  coords = grid.reshape((grid.shape[0], -1, n))
+  coords = grid.reshape((grid.shape[0], math.prod(grid.shape[1:-1]), n))
   # Grid component k indexes spatial axis n - 1 - k (x is the last axis, W).
   per_axis = [_axis_taps(coords[..., n - 1 - a], size, mode, padding_mode, align_corners,
                         convention) for a, size in enumerate(sizes)]
