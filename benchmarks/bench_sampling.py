@@ -10,8 +10,8 @@
   and a strided slice; and the same in PyTorch (``F.conv_transpose2d`` is not used: the point is
   the direct computation).
 
-``cases(quick)`` returns the cases for ``benchmarks/run.py``; ``python benchmarks/bench_sampling.py``
-runs them on their own.
+``cases(quick)`` returns the cases for ``benchmarks/run.py``;
+``python benchmarks/bench_sampling.py [--quick]`` runs them on their own.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def random_case(rng):
     down = tuple(int(v) for v in rng.integers(1, 5, n))
     sizes = tuple(int(v) for v in rng.integers(1, 6 if n < 3 else 4, n))
     separable = bool(rng.integers(2))
-    fshape = (int(rng.integers(1, 6)),) if separable else tuple(int(v) for v in rng.integers(1, 5, n))
+    fshape = ((int(rng.integers(1, 6)),) if separable
+              else tuple(int(v) for v in rng.integers(1, 5, n)))
     ks = fshape * n if separable else fshape
     pads = tuple((int(rng.integers(-3, 5)), int(rng.integers(-3, 5))) for _ in range(n))
     if all(out_size(s, k, u, d, lo, hi) >= 1
