@@ -21,6 +21,7 @@ from jaxup._src.nearest import upsample_nearest as upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle as pixel_shuffle
 from jaxup._src.pixel_shuffle import pixel_unshuffle as pixel_unshuffle
 from jaxup._src.resize import resize as resize
+from jaxup._src.upsample_conv import upsample_conv as upsample_conv
 
 __version__ = "0.1.0"
 
@@ -42,5 +43,6 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "resize",
+    "upsample_conv",
     "upsample_nearest",
 ]
