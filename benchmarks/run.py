@@ -190,7 +190,7 @@ def markdown(rows, info, mode_line) -> str:
 
 
 def figure(rows, path):
-  """One panel per group: each candidate's time relative to its case's baseline (log scale)."""
+  """One panel per group: jaxup's and PyTorch's time over the case's baseline (log scale)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -207,20 +207,18 @@ def figure(rows, path):
                            gridspec_kw={"height_ratios": heights}, squeeze=False)
   for ax, group in zip(axes[:, 0], groups):
     group_rows = [r for r in timed if r["case"].group == group]
-    labels = []
-    for r in group_rows:
-      for c in r["case"].candidates:
-        if c.label not in labels:
-          labels.append(c.label)
-    width = 0.8 / max(len(labels), 1)
-    for i, label in enumerate(labels):
+    series = {"jaxup": lambda r: r["case"].candidates[0].label,
+              "torch": lambda r: "torch" if "torch" in r["medians"] else None}
+    width = 0.8 / len(series)
+    for i, (name, pick) in enumerate(series.items()):
       ys, xs = [], []
       for j, r in enumerate(group_rows):
-        if label in r["medians"]:
+        label = pick(r)
+        if label is not None:
           ys.append(j + i * width)
           xs.append(r["medians"][label] / r["medians"][r["case"].baseline])
-      ax.barh(ys, xs, height=width, label=label)
-    ax.set_yticks([j + 0.4 - width / 2 for j in range(len(group_rows))])
+      ax.barh(ys, xs, height=width, label=name)
+    ax.set_yticks([j + width / 2 for j in range(len(group_rows))])
     ax.set_yticklabels([f"{r['case'].name} [{r['case'].mode}]" for r in group_rows], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
