@@ -15,8 +15,21 @@ from typing import Callable, Mapping
 import jax
 
 
+# Where PyTorch candidates put their tensors: "cpu" (the default), or "cuda" to compare with a
+# GPU run of jax (``run.py --torch-device cuda``).
+TORCH_DEVICE = "cpu"
+
+
 def _block(x):
-  return jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, x)
+  """Waits for ``x``: jax arrays are blocked on, and the GPU synchronised for CUDA tensors."""
+  def wait(a):
+    if hasattr(a, "block_until_ready"):
+      return a.block_until_ready()
+    if getattr(a, "is_cuda", False):
+      import torch
+      torch.cuda.synchronize()
+    return a
+  return jax.tree_util.tree_map(wait, x)
 
 
 def compile_stats(fn: Callable, *args) -> dict:
@@ -124,6 +137,7 @@ def torch_channels_last(torch, x):
   t = torch.from_numpy(np.array(x))
   t = t.permute(0, t.ndim - 1, *range(1, t.ndim - 1))
   fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(t.ndim)
+  t = t.to(TORCH_DEVICE)
   return t.contiguous(memory_format=fmt) if fmt is not None else t.contiguous()
 
 
@@ -138,7 +152,7 @@ def torch_kernel(torch, kernel):
   import numpy as np
   k = np.array(kernel)
   n = k.ndim - 2
-  return torch.from_numpy(np.ascontiguousarray(k.transpose(n + 1, n, *range(n))))
+  return torch.from_numpy(np.ascontiguousarray(k.transpose(n + 1, n, *range(n)))).to(TORCH_DEVICE)
 
 
 def kernel_view(g):

@@ -37,7 +37,8 @@ sys.path.insert(0, HERE)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _timing import compare, torch_or_none  # noqa: E402
+import _timing  # noqa: E402
+from _timing import _block, compare, torch_or_none  # noqa: E402
 
 
 def _leaves(out):
@@ -45,7 +46,7 @@ def _leaves(out):
   leaves = []
   for leaf in jax.tree_util.tree_leaves(out):
     if hasattr(leaf, "detach"):
-      leaf = leaf.detach().numpy()
+      leaf = leaf.detach().cpu().numpy()
     leaves.append(np.asarray(leaf, dtype=np.float64))
   return leaves
 
@@ -68,11 +69,6 @@ def _mismatch(case, outputs) -> str | None:
       if not err <= case.tolerance:
         return f"{cand.label} output {i} differs from {reference_label} by {err:.2e} (relative)"
   return None
-
-
-def _block(out):
-  return jax.tree_util.tree_map(
-      lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, out)
 
 
 def run_case(case, repeats: int) -> dict:
@@ -153,7 +149,7 @@ def markdown(rows, info, mode_line) -> str:
   lines = [
       "# Benchmark results", "",
       f"`python benchmarks/run.py{mode_line}` on {info['date']}.", "",
-      f"- machine: {info['cores']} cores ({info['cpu']}), load average {info['load']} at the end",
+      f"- machine: {info['cores']} cores ({info['cpu']}), load average {info["load"]} at the start",
       f"- jax {info['jax']}, backend {info['backend']}; torch {info['torch']}; "
       f"python {info['python']}",
       "- float32; median of alternated calls, compile excluded; ratios below 1 mean faster "
@@ -230,6 +226,12 @@ def figure(rows, path):
   plt.close(fig)
 
 
+def _write(out, text):
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write(text + "\n")
+
+
 def main(argv=None, modules=None) -> int:
   """Runs the suite (or only ``modules``); returns 1 if a case failed its check or raised."""
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -241,10 +243,17 @@ def main(argv=None, modules=None) -> int:
                       help="directory for results.md and results.png (default: benchmarks/; "
                       "a module run on its own writes nothing unless given)")
   parser.add_argument("--repeats", type=int, default=None, help="calls per candidate")
+  parser.add_argument("--torch-device", default="cpu",
+                      help="where PyTorch candidates run: cpu (default) or cuda")
   args = parser.parse_args(argv)
+  _timing.TORCH_DEVICE = args.torch_device
   repeats = args.repeats or (1 if args.smoke else 7 if args.quick else 25)
   mode_line = " --smoke" if args.smoke else " --quick" if args.quick else ""
   torch_or_none()  # threads set before anything runs
+  info = machine()
+  if args.torch_device != "cpu":
+    info["torch"] += f" on {args.torch_device}"
+  out = args.out or (None if modules else HERE)
 
   rows = []
   for module in modules or discover(args.only):
@@ -258,15 +267,14 @@ def main(argv=None, modules=None) -> int:
       rows.append(row)
       status = row["error"] or ", ".join(f"{k} {_ms(v)} ms" for k, v in row["medians"].items())
       print(f"[{module.__name__}] {case.name} [{case.mode}]: {status}", flush=True)
+      if out is not None:  # after every case, so an interrupted run keeps what it measured
+        _write(out, markdown(rows, info, mode_line))
 
-  text = markdown(rows, machine(), mode_line)
-  out = args.out or (None if modules else HERE)
+  text = markdown(rows, info, mode_line)
   if out is None:
     print(text)
   else:
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.md"), "w") as f:
-      f.write(text + "\n")
+    _write(out, text)
     figure(rows, os.path.join(out, "results.png"))
     print(f"wrote {os.path.join(out, 'results.md')} and results.png")
   return 1 if any(r["error"] for r in rows) else 0
