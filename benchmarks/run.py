@@ -149,7 +149,7 @@ def markdown(rows, info, mode_line) -> str:
   lines = [
       "# Benchmark results", "",
       f"`python benchmarks/run.py{mode_line}` on {info['date']}.", "",
-      f"- machine: {info['cores']} cores ({info['cpu']}), load average {info["load"]} at the start",
+      f"- machine: {info['cores']} cores ({info['cpu']}), load average {info['load']} at the start",
       f"- jax {info['jax']}, backend {info['backend']}; torch {info['torch']}; "
       f"python {info['python']}",
       "- float32; median of alternated calls, compile excluded; ratios below 1 mean faster "
