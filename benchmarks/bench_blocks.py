@@ -210,7 +210,8 @@ def segnet_cases(batch, size, channels):
   rng = np.random.default_rng(2)
   pre = jnp.asarray(rng.standard_normal((batch, 2 * size, 2 * size, channels)), jnp.float32)
   values, indices = jaxup.max_pool(pre, 2, return_indices=True)
-  kernels = [_kernel(rng, (3, 3, channels, channels)), _kernel(rng, (3, 3, channels, channels // 2))]
+  kernels = [_kernel(rng, (3, 3, channels, channels)),
+             _kernel(rng, (3, 3, channels, channels // 2))]
   return _block_cases(f"SegNet decoder stage {values.shape}->{channels // 2}", segnet, kernels,
                       (values, indices))
 

@@ -184,7 +184,8 @@ class UpsampleConv(nnx.Module):
         len(kernel_size), in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.default_conv_kernel_init()
     self.kernel = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
-    self.bias = nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+    self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
+                 if use_bias else None)
     self.factor, self.padding, self.dilation, self.groups = factor, padding, dilation, groups
     self.layout, self.precision, self.lowering = layout, precision, lowering
 

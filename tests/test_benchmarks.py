@@ -15,7 +15,8 @@ def test_smoke_run_writes_the_tables(tmp_path):
       env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"})
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   text = (tmp_path / "results.md").read_text()
-  assert "| case | mode | candidate | ms | vs baseline | vs torch | compile s | XLA temp MB |" in text
+  header = "| case | mode | candidate | ms | vs baseline | vs torch | compile s | XLA temp MB |"
+  assert header in text
   assert f"{os.cpu_count()} cores" in text
   modules = [f[:-3] for f in os.listdir(os.path.join(ROOT, "benchmarks"))
              if f.startswith("bench_") and f.endswith(".py")]
