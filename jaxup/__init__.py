@@ -22,6 +22,7 @@ from jaxup._src.pixel_shuffle import pixel_shuffle as pixel_shuffle
 from jaxup._src.pixel_shuffle import pixel_unshuffle as pixel_unshuffle
 from jaxup._src.resize import resize as resize
 from jaxup._src.upsample_conv import upsample_conv as upsample_conv
+from jaxup import testing as testing
 
 __version__ = "0.1.0"
 
