@@ -135,8 +135,8 @@ class UpsampleConv(nn.Module):
     features: output channels.
     kernel_size: an int or one per spatial axis.
     factor: the upsampling factor, an int or one per spatial axis.
-    padding, dilation, groups, lowering: as in :func:`jaxup.upsample_conv` (``padding`` is
-      the padding of the convolution of the upsampled image).
+    padding, dilation, groups, fused, lowering: as in :func:`jaxup.upsample_conv`
+      (``padding`` is the padding of the convolution of the upsampled image).
     use_bias: whether to add a bias of shape ``[features]``.
     layout: the input layout; ``None`` is channels-last with a batch axis.
     dtype: the computation dtype (``None``: the promoted dtype of input and parameters).
@@ -164,6 +164,7 @@ class UpsampleConv(nn.Module):
   dtype: Optional[Any] = None
   param_dtype: Any = jnp.float32
   precision: lax.PrecisionLike = None
+  fused: Union[bool, str] = "auto"
   lowering: str = "auto"
   kernel_init: Callable = dataclasses.field(default_factory=layers.default_conv_kernel_init)
   bias_init: Callable = nn.initializers.zeros
@@ -179,7 +180,7 @@ class UpsampleConv(nn.Module):
     y = upsample_conv(
         jnp.asarray(x, dtype), kernel.astype(dtype), self.factor, padding=self.padding,
         dilation=self.dilation, groups=self.groups, layout=self.layout,
-        precision=self.precision, lowering=self.lowering)
+        precision=self.precision, fused=self.fused, lowering=self.lowering)
     if self.use_bias:
       bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
       y = layers.add_bias(y, bias, lay)

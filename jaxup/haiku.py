@@ -149,6 +149,7 @@ class UpsampleConv(hk.Module):
       with_bias: bool = True,
       layout: Optional[str] = None,
       precision: lax.PrecisionLike = None,
+      fused: Union[bool, str] = "auto",
       lowering: str = "auto",
       w_init: Optional[Callable] = None,
       b_init: Callable = jnp.zeros,
@@ -157,7 +158,7 @@ class UpsampleConv(hk.Module):
     super().__init__(name=name)
     self.output_channels, self.kernel_size, self.factor = output_channels, kernel_size, factor
     self.padding, self.dilation, self.groups, self.with_bias = padding, dilation, groups, with_bias
-    self.layout, self.precision, self.lowering = layout, precision, lowering
+    self.layout, self.precision, self.fused, self.lowering = layout, precision, fused, lowering
     self.w_init = w_init or layers.default_conv_kernel_init()
     self.b_init = b_init
 
@@ -170,7 +171,7 @@ class UpsampleConv(hk.Module):
                          init=lambda shape, dtype: self.w_init(hk.next_rng_key(), shape, dtype))
     y = upsample_conv(
         x, w, self.factor, padding=self.padding, dilation=self.dilation, groups=self.groups,
-        layout=self.layout, precision=self.precision, lowering=self.lowering)
+        layout=self.layout, precision=self.precision, fused=self.fused, lowering=self.lowering)
     if self.with_bias:
       b = hk.get_parameter("b", (self.output_channels,), jnp.result_type(x), init=self.b_init)
       y = layers.add_bias(y, b, lay)

@@ -144,7 +144,7 @@ class UpsampleConv(nnx.Module):
     out_features: output channels.
     kernel_size: one int per spatial axis (a tuple: its length sets the spatial rank).
     factor: the upsampling factor, an int or one per spatial axis.
-    padding, dilation, groups, lowering: as in :func:`jaxup.upsample_conv`.
+    padding, dilation, groups, fused, lowering: as in :func:`jaxup.upsample_conv`.
     use_bias: whether to add a bias of shape ``[out_features]``.
     layout: the input layout; ``None`` is channels-last with a batch axis.
     param_dtype: the parameters' dtype.
@@ -174,6 +174,7 @@ class UpsampleConv(nnx.Module):
       layout: Optional[str] = None,
       param_dtype: Any = jnp.float32,
       precision: lax.PrecisionLike = None,
+      fused: Union[bool, str] = "auto",
       lowering: str = "auto",
       kernel_init: Optional[Callable] = None,
       bias_init: Callable = jax.nn.initializers.zeros,
@@ -192,13 +193,13 @@ class UpsampleConv(nnx.Module):
     self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
                  if use_bias else None)
     self.factor, self.padding, self.dilation, self.groups = factor, padding, dilation, groups
-    self.layout, self.precision, self.lowering = layout, precision, lowering
+    self.layout, self.precision, self.fused, self.lowering = layout, precision, fused, lowering
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the layer."""
     y = upsample_conv(
         x, self.kernel[...], self.factor, padding=self.padding, dilation=self.dilation,
-        groups=self.groups, layout=self.layout, precision=self.precision,
+        groups=self.groups, layout=self.layout, precision=self.precision, fused=self.fused,
         lowering=self.lowering)
     if self.bias is not None:
       y = layers.add_bias(y, self.bias[...], parse_layout(self.layout, y.ndim))

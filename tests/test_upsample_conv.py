@@ -10,7 +10,7 @@ import jaxup
 from jaxup._src import upsample_conv as module
 from tests.helpers import assert_jit_eager_vmap, random
 
-LOWERINGS = ("polyphase", "unfused", "auto")
+FUSED = (True, False, "auto")
 
 
 def unfused(x, kernel, factor, **kwargs):
@@ -33,23 +33,23 @@ def sum_pool(y, factors):
 # Hand-computed values.
 
 
-@pytest.mark.parametrize("lowering", LOWERINGS)
-def test_hand_computed_1d_and_2d(lowering):
+@pytest.mark.parametrize("fused", FUSED)
+def test_hand_computed_1d_and_2d(fused):
   # [1, 2] upsampled by 2 is [1, 1, 2, 2]; padded by 1: [0, 1, 1, 2, 2, 0]; correlated with
   # [1, 10]: [10, 11, 21, 22, 2].
   x = jnp.array([1.0, 2.0]).reshape(1, 2, 1)
   kernel = jnp.array([1.0, 10.0]).reshape(2, 1, 1)
-  y = jaxup.upsample_conv(x, kernel, 2, padding=1, lowering=lowering)
+  y = jaxup.upsample_conv(x, kernel, 2, padding=1, fused=fused)
   np.testing.assert_array_equal(y[0, :, 0], [10, 11, 21, 22, 2])
   # Factor 3, kernel 3, "SAME" (pads 1, 1): [0, 1,1,1, 2,2,2, 0] * [1, 10, 100].
   kernel3 = jnp.array([1.0, 10.0, 100.0]).reshape(3, 1, 1)
-  y = jaxup.upsample_conv(x, kernel3, 3, padding="SAME", lowering=lowering)
+  y = jaxup.upsample_conv(x, kernel3, 3, padding="SAME", fused=fused)
   np.testing.assert_array_equal(y[0, :, 0], [110, 111, 211, 221, 222, 22])
   # 2-D: a 1x1 image of 1 upsampled by 2 to a 2x2 block of ones, 2x2 kernel [[1, 2], [3, 4]],
   # padding 1: every output is the sum of the kernel taps that fall on the block.
   x2 = jnp.ones((1, 1, 1, 1))
   kernel2 = jnp.array([[1.0, 2.0], [3.0, 4.0]]).reshape(2, 2, 1, 1)
-  y = jaxup.upsample_conv(x2, kernel2, 2, padding=1, lowering=lowering)
+  y = jaxup.upsample_conv(x2, kernel2, 2, padding=1, fused=fused)
   np.testing.assert_array_equal(y[0, :, :, 0], [[4, 7, 3], [6, 10, 4], [2, 3, 1]])
 
 
@@ -59,11 +59,11 @@ def test_polyphase_kernel_sums_the_taps_of_each_phase():
   # through taps 1 and 2.
   kernel = jnp.array([1.0, 10.0, 100.0]).reshape(3, 1, 1)
   sub = module.polyphase_kernel(kernel, (2,), (1,))
-  assert sub.shape == (2, 1, 1, 2)
-  np.testing.assert_array_equal(sub[:, 0, 0, :], [[11, 1], [100, 110]])
+  assert sub.shape == (2, 2, 1, 1)  # [phase, tap, I, O]
+  np.testing.assert_array_equal(sub[:, :, 0, 0], [[11, 100], [1, 110]])
   # Dilation 3 at factor 2: taps at 0, 3, 6; phase 0 reads q, q+1, q+3; phase 1 q, q+2, q+3.
   sub = module.polyphase_kernel(kernel, (2,), (3,))
-  np.testing.assert_array_equal(sub[:, 0, 0, :], [[1, 1], [10, 0], [0, 10], [100, 100]])
+  np.testing.assert_array_equal(sub[:, :, 0, 0], [[1, 10, 0, 100], [1, 0, 10, 100]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,9 +100,9 @@ def test_equals_the_unfused_definition_on_a_random_grid():
       expected = unfused(x, kernel, factor, **case)
     except ValueError:
       with pytest.raises(ValueError):
-        jaxup.upsample_conv(x, kernel, factor, lowering="polyphase", **case)
+        jaxup.upsample_conv(x, kernel, factor, fused=True, **case)
       continue
-    y = jaxup.upsample_conv(x, kernel, factor, lowering="polyphase", **case)
+    y = jaxup.upsample_conv(x, kernel, factor, fused=True, **case)
     assert y.shape == expected.shape, case
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=str(case))
     checked += 1
@@ -116,9 +116,12 @@ def test_float32_and_the_auto_rule():
     x = random(shape, np.float32)
     assert module._polyphase_pays(shape[0], shape[1:3], (3, 3), (2, 2), (1, 1)) is polyphase
     expected = unfused(x, kernel, 2, padding=1)
-    for lowering in LOWERINGS:
-      y = jaxup.upsample_conv(x, kernel, 2, padding=1, lowering=lowering)
+    for fused in FUSED:
+      y = jaxup.upsample_conv(x, kernel, 2, padding=1, fused=fused)
       assert y.dtype == jnp.float32
+      np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    for lowering in ("xla", "matmul"):  # the convolution's own lowering, passed through
+      y = jaxup.upsample_conv(x, kernel, 2, padding=1, fused=True, lowering=lowering)
       np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
   # A kernel no larger than the factor saves no taps (1x1): always unfused.
   assert not module._polyphase_pays(8, (64, 64), (1, 1), (2, 2), (1, 1))
@@ -142,9 +145,9 @@ def test_matches_pytorch_interpolate_then_conv():
     expected = conv[n](F.interpolate(xt, scale_factor=factor, mode="nearest"), wt,
                        padding=padding, dilation=dilation, groups=groups).numpy()
     layout = {1: "NCW", 2: "NCHW", 3: "NCDHW"}[n]
-    for lowering in ("polyphase", "unfused"):
+    for fused in (True, False):
       y = jaxup.upsample_conv(x, jaxup.kernel_from_torch(w), factor, padding=padding,
-                              dilation=dilation, groups=groups, layout=layout, lowering=lowering)
+                              dilation=dilation, groups=groups, layout=layout, fused=fused)
       np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -156,7 +159,7 @@ def test_adjoint_is_conv_transpose_then_sum_pooling():
   x = random((2, 3, 4, 3))
   kernel = random((3, 2, 3, 5), seed=1)
   for factor, padding in (((2, 3), 1), ((2, 2), "SAME"), ((3, 1), ((0, 2), (1, 0)))):
-    up = lambda v: jaxup.upsample_conv(v, kernel, factor, padding=padding, lowering="polyphase")
+    up = lambda v: jaxup.upsample_conv(v, kernel, factor, padding=padding, fused=True)
     y = random(jax.eval_shape(up, x).shape, seed=2)
     pads = padding if isinstance(padding, (int, tuple)) else "SAME"
 
@@ -174,7 +177,7 @@ def test_adjoint_is_conv_transpose_then_sum_pooling():
 def test_check_grads_and_jvp():
   x = random((1, 2, 2, 2))
   kernel = random((3, 3, 2, 1), seed=1)
-  f = lambda x, k: jaxup.upsample_conv(x, k, 2, padding=1, lowering="polyphase")
+  f = lambda x, k: jaxup.upsample_conv(x, k, 2, padding=1, fused=True)
   check_grads(f, (x, kernel), order=2, modes=("fwd", "rev"))
   t = random(x.shape, seed=3)
   primal, tangent = jax.jvp(lambda v: f(v, kernel), (x,), (t,))
@@ -185,7 +188,7 @@ def test_jit_eager_vmap():
   kernel = random((3, 3, 2, 4), seed=1)
   x = random((3, 4, 3, 2))
   assert_jit_eager_vmap(
-      lambda v: jaxup.upsample_conv(v, kernel, 2, padding="SAME", lowering="polyphase"), x)
+      lambda v: jaxup.upsample_conv(v, kernel, 2, padding="SAME", fused=True), x)
   # Channels-first with the batch axis mapped away.
   x_first = jnp.moveaxis(x, -1, 1)
   single = jax.vmap(lambda v: jaxup.upsample_conv(v, kernel, 2, padding="SAME", layout="CHW"))
@@ -205,9 +208,13 @@ def test_errors():
     jaxup.upsample_conv(x, kernel, 0)
   with pytest.raises(TypeError, match="factor must be an int, got 2.0"):
     jaxup.upsample_conv(x, kernel, 2.0)
-  with pytest.raises(ValueError, match="lowering must be one of 'auto', 'polyphase', 'unfused'"):
+  with pytest.raises(ValueError, match="fused must be one of 'auto', got 'yes'"):
+    jaxup.upsample_conv(x, kernel, 2, fused="yes")
+  with pytest.raises(TypeError, match="fused must be a bool"):
+    jaxup.upsample_conv(x, kernel, 2, fused=1)
+  with pytest.raises(ValueError, match="lowering must be one of"):
     jaxup.upsample_conv(x, kernel, 2, lowering="fast")
-  assert jaxup.upsample_conv(x, kernel, 2, lowering="POLYPHASE").shape == (1, 4, 4, 2)
+  assert jaxup.upsample_conv(x, kernel, 2, fused="AUTO").shape == (1, 4, 4, 2)
   with pytest.raises(ValueError, match="kernel must have rank 4"):
     jaxup.upsample_conv(x, jnp.ones((3, 4, 2)), 2)
   with pytest.raises(ValueError, match=r"kernel must have shape .* got shape \(3, 3, 3, 2\)"):

@@ -29,7 +29,7 @@ def test_linen_loads_pytorch(torch_pair):
   upsample, conv, x, expected = torch_pair
   layer, variables = jflax.upsample_conv_variables(upsample, conv)
   np.testing.assert_allclose(layer.apply(variables, x), expected, rtol=1e-10, atol=1e-10)
-  nhwc = layer.clone(layout=None, lowering="unfused").apply(variables, jnp.moveaxis(x, 1, -1))
+  nhwc = layer.clone(layout=None, fused=False).apply(variables, jnp.moveaxis(x, 1, -1))
   np.testing.assert_allclose(jnp.moveaxis(nhwc, -1, 1), expected, rtol=1e-10, atol=1e-10)
 
 

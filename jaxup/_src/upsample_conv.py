@@ -25,14 +25,14 @@ from jaxup._src.layout import parse_layout
 from jaxup._src.nearest import upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle
 
-LOWERINGS = ("auto", "polyphase", "unfused")
 
 # "auto" takes the polyphase form when the low-resolution convolution has at least this many
-# positions (batch times spatial sizes). Below it, XLA:CPU's convolution of a few pixels into
-# many output channels costs more than the taps the polyphase form saves: measured with a 3x3
-# kernel at factor 2, polyphase / unfused is 0.49 at (8, 32, 32, 64), 0.79 at (1, 32, 32, 128),
-# 1.3-1.4 at 512 positions ((8, 8, 8, 128), (2, 16, 16, 128)) and 11-45 at (1, 2..4, 2..4, 512).
-POLYPHASE_MIN_POSITIONS = 1024
+# positions (batch times spatial sizes). Below it, building the phase kernels (prod(factor) *
+# prod(T) * C_in * C_out values per call) costs more than the taps they save. Measured on 2
+# shared cores with a 3x3 kernel at factor 2, polyphase / unfused time: 6.7 at (1, 2, 2, 512),
+# 1.7 at (1, 4, 4, 512), 1.25 at (1, 8, 8, 256); 0.34 at (1, 16, 16, 256), 0.36 at
+# (1, 32, 32, 128), 0.23 at (8, 8, 8, 128), 0.51 at (2, 16, 16, 128), 0.45 at (8, 32, 32, 64).
+POLYPHASE_MIN_POSITIONS = 128
 
 
 def _taps(kernel_size: int, factor: int, dilation: int) -> int:
@@ -43,28 +43,35 @@ def _taps(kernel_size: int, factor: int, dilation: int) -> int:
 
 def polyphase_kernel(kernel: jax.Array, factors: Sequence[int],
                      dilations: Sequence[int]) -> jax.Array:
-  """The kernel ``[*K, I, O]`` summed per phase: ``[*T, I, O, *factors]``.
+  """The kernel ``[*K, I, O]`` summed per phase: ``[*factors, *T, I, O]``.
 
   Along an axis with kernel size ``K``, factor ``f`` and dilation ``d``, output phase ``r``
   reads low-resolution sample ``q + floor((r + k d) / f)`` through tap ``k``. The taps with
   ``floor((r + k d) / f) = t`` form the contiguous range ``ceil((t f - r) / d) <= k <
-  ceil(((t + 1) f - r) / d)``, so entry ``t`` of phase ``r`` is the sum of one static slice.
+  ceil(((t + 1) f - r) / d)``, so entry ``t`` of phase ``r`` is a sum of whole ``[..., I, O]``
+  slices of the kernel. The phase and tap axes are built in front of ``[I, O]``, which stay
+  contiguous: XLA:CPU is slow at sums and stacks that interleave a small axis with them.
   """
-  out = kernel
-  for axis, (f, d) in enumerate(zip(factors, dilations)):
+  out = kernel  # [R_0 .. R_{a-1}, T_0 .. T_{a-1}, K_a .. K_{n-1}, I, O] before axis a
+  for a, (f, d) in enumerate(zip(factors, dilations)):
+    axis = 2 * a
     size = out.shape[axis]
     num_taps = _taps(size, f, d)
+    zero = jnp.zeros_like(lax.index_in_dim(out, 0, axis, keepdims=False))
     phases = []
     for r in range(f):
       taps = []
       for t in range(num_taps):
         lo = min(max(-(-(t * f - r) // d), 0), size)
         hi = max(min(-(-((t + 1) * f - r) // d), size), lo)
-        part = lax.slice_in_dim(out, lo, hi, axis=axis)  # empty: a zero tap
-        taps.append(jnp.sum(part, axis=axis, keepdims=True))
-      phases.append(jnp.concatenate(taps, axis=axis))
-    out = jnp.stack(phases, axis=-1)
-  return out  # the phase axes were appended axis by axis: [*T, I, O, f_1, ..., f_n]
+        part = zero  # no tap lands on this sample
+        for k in range(lo, hi):
+          tap = lax.index_in_dim(out, k, axis, keepdims=False)
+          part = tap if k == lo else part + tap
+        taps.append(part)
+      phases.append(jnp.stack(taps, axis=axis))
+    out = jnp.stack(phases, axis=a)
+  return out
 
 
 def _polyphase_pays(batch: int, sizes, kernel_sizes, factors, dilations) -> bool:
@@ -83,6 +90,7 @@ def upsample_conv(
     groups: int = 1,
     layout: Optional[str] = None,
     precision: lax.PrecisionLike = None,
+    fused: Union[bool, str] = "auto",
     lowering: str = "auto",
 ) -> jax.Array:
   r"""Nearest upsampling by an integer factor, then a stride-1 convolution, in one step.
@@ -98,8 +106,8 @@ def upsample_conv(
   ``nn.Conv2d(..., padding=1)`` is ``upsample_conv(x, w, 2, padding=1)`` with
   ``w = kernel_from_torch(conv.weight)``, and ``"SAME"`` keeps the size ``f S``.
 
-  With ``lowering="polyphase"`` nothing is computed at the high resolution. Writing an output
-  position (in the upsampled, unpadded frame) as ``p = q f + r`` with phase ``0 <= r < f``,
+  With ``fused=True`` (the polyphase form) nothing is computed at the high resolution. Writing
+  an output position (in the upsampled, unpadded frame) as ``p = q f + r``, ``0 <= r < f``,
 
   .. math::
 
@@ -111,12 +119,13 @@ def upsample_conv(
   ``f = 2``; per axis, so 4 instead of 9 in 2-D). Zero padding of the upsampled image is zero
   padding of ``x``, so the borders come out exact. The ``W_r`` are sums of static slices of the
   kernel; one stride-1 convolution of ``x`` computes every phase into its output channels and a
-  depth-to-space interleaves them. ``lowering="unfused"`` runs the pair as written, and
-  ``"auto"`` (the default) picks the polyphase form when it reads fewer taps per output and the
-  input has at least ``POLYPHASE_MIN_POSITIONS`` (1024) positions (batch times spatial sizes):
-  on XLA:CPU the polyphase convolution is about 2x faster at batch 8 and 32x32 but slower on
-  small inputs (batch 1 at 2x2 to 16x16), where XLA's convolution of few positions into
-  ``prod(factor)`` times more output channels is slow.
+  depth-to-space interleaves them. ``fused=False`` runs the pair as written, and
+  ``fused="auto"`` (the default) picks the polyphase form when it reads fewer taps per output
+  and the input has at least ``POLYPHASE_MIN_POSITIONS`` (128) positions (batch times spatial
+  sizes). On XLA:CPU with a 3x3 kernel at factor 2 the polyphase form is 2-4x faster from 256
+  positions on (``(1, 16, 16, C)``, ``(8, 8, 8, C)``, ``(8, 32, 32, C)``) and slower on tiny
+  inputs (``(1, 2..8, 2..8, C)``), where building its ``prod(factor)`` phase kernels costs
+  more than the convolution.
 
   The operation is linear in ``x``; its transpose (``jax.linear_transpose``, the VJP in ``x``) is
   :func:`jaxup.conv_transpose` at stride 1 followed by sum pooling over ``factor`` blocks.
@@ -132,18 +141,23 @@ def upsample_conv(
     layout: the layout of ``x`` and of the output, e.g. ``"NCHW"`` or ``"HWC"``; ``None`` is
       channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
     precision: passed to the convolution.
-    lowering: ``"auto"``, ``"polyphase"`` or ``"unfused"`` (any case); the result is the same
-      up to float rounding.
+    fused: ``True`` for the polyphase form, ``False`` for upsampling then convolving, or
+      ``"auto"`` (any case) to choose from the shapes as above; the result is the same up to
+      float rounding.
+    lowering: how the convolution itself is computed, ``"auto"``, ``"xla"`` or ``"matmul"``, as
+      in :func:`jaxup.conv`.
 
   Returns:
     The upsampled convolution in the layout of ``x``, dtype ``result_type(x, kernel)``.
 
   Raises:
     TypeError: for non-floating or non-array inputs, a non-integer factor, dilation or groups,
-      or a non-string ``layout`` or ``lowering``.
+      a non-string ``layout`` or ``lowering``, or a ``fused`` that is neither a bool nor a
+      string.
     ValueError: for a non-positive factor or dilation, a kernel whose rank or channels do not
       fit ``x``, ``groups`` that do not divide the channels, malformed padding or layout, an
-      unknown ``lowering``, or a dilated kernel larger than the padded upsampled input.
+      unknown ``lowering`` or ``fused`` string, or a dilated kernel larger than the padded
+      upsampled input.
 
   Example:
     A 2x upsampling of ``[1, 2]`` (``[1, 1, 2, 2]``) convolved with ``[1, 10]`` and padding 1:
@@ -164,7 +178,10 @@ def upsample_conv(
   factors = checks.ints(factor, n, "factor")
   dilations = checks.ints(dilation, n, "dilation")
   groups = checks.integer(groups, "groups", minimum=1)
-  lowering = checks.choice(lowering, "lowering", LOWERINGS)
+  if isinstance(fused, str):
+    fused = checks.choice(fused, "fused", ("auto",))
+  else:
+    fused = checks.boolean(fused, "fused")
   checks.rank(kernel, "kernel", (n + 2,),
               f"(*spatial, in_channels // groups, out_channels) for {n} spatial axes")
   channels = lay.channels(x.shape)
@@ -186,10 +203,12 @@ def upsample_conv(
                                    dilation=dilations)
 
   batch = 1 if lay.batch_axis is None else x.shape[lay.batch_axis]
-  if lowering == "unfused" or (lowering == "auto" and not _polyphase_pays(
-      batch, sizes, kernel_sizes, factors, dilations)):
+  if fused == "auto":
+    fused = _polyphase_pays(batch, sizes, kernel_sizes, factors, dilations)
+  if not fused:
     return conv(upsample_nearest(x, factors, layout=layout), kernel, padding=pads,
-                dilation=dilations, groups=groups, layout=layout, precision=precision)
+                dilation=dilations, groups=groups, layout=layout, precision=precision,
+                lowering=lowering)
 
   # Low-resolution rows q0 <= q < q0 + qn cover the output: p = q f + r for p in
   # [-p_lo, -p_lo + S_out). Row q reads x[q : q + T], so x is padded by -q0 below.
@@ -198,16 +217,19 @@ def upsample_conv(
   qn = [-(-(o - lo) // f) - a for o, (lo, _), f, a in zip(outs, pads, factors, q0)]
   low_pads = [(-a, a + m + t - 1 - s) for a, m, t, s in zip(q0, qn, taps, sizes)]
 
-  sub = polyphase_kernel(kernel, factors, dilations)  # [*T, I, O, *R]
+  sub = polyphase_kernel(kernel, factors, dilations)  # [*R, *T, I, O]
+  taps_axes, phase_axes = list(range(n, 2 * n)), list(range(n))
   if groups == 1:
-    # Phases before channels: each phase's channels stay contiguous in the shuffle (DCR).
-    sub = jnp.moveaxis(sub, n + 1, -1)
+    # [*T, I, *R, O]: phases before channels, each phase's channels contiguous (DCR).
+    sub = jnp.transpose(sub, (*taps_axes, 2 * n, *phase_axes, 2 * n + 1))
     order = "DCR"
   else:
-    # Group-major output channels, each group's channels then its phases (CRD).
+    # [*T, I, O, *R]: group-major output channels, each group's channels then phases (CRD).
+    sub = jnp.transpose(sub, (*taps_axes, 2 * n, 2 * n + 1, *phase_axes))
     order = "CRD"
   sub = sub.reshape(*taps, in_per_group, c_out * math.prod(factors))
-  y = conv(x, sub, padding=low_pads, groups=groups, layout=layout, precision=precision)
+  y = conv(x, sub, padding=low_pads, groups=groups, layout=layout, precision=precision,
+           lowering=lowering)
   y = pixel_shuffle(y, factors, order=order, layout=layout)
   start = [0] * y.ndim
   limit = list(y.shape)
