@@ -28,6 +28,7 @@ from jaxup._src.resize import scale_and_translate as scale_and_translate
 from jaxup._src.upfirdn import blur_pool as blur_pool
 from jaxup._src.upfirdn import blur_upsample as blur_upsample
 from jaxup._src.upfirdn import upfirdn as upfirdn
+from jaxup._src.upsample_conv import upsample_conv as upsample_conv
 from jaxup import testing as testing
 
 __version__ = "0.1.0"
@@ -57,5 +58,6 @@ __all__ = [
     "resize",
     "scale_and_translate",
     "upfirdn",
+    "upsample_conv",
     "upsample_nearest",
 ]
