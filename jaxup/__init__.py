@@ -9,6 +9,7 @@ from jaxup._src.conv import conv_transpose as conv_transpose
 from jaxup._src.conv import kernel_from_torch as kernel_from_torch
 from jaxup._src.geometry import conv_output_size as conv_output_size
 from jaxup._src.geometry import conv_transpose_output_size as conv_transpose_output_size
+from jaxup._src.icnr import icnr as icnr
 from jaxup._src.indices import indices_from_onnx as indices_from_onnx
 from jaxup._src.indices import indices_from_tf as indices_from_tf
 from jaxup._src.indices import indices_to_onnx as indices_to_onnx
@@ -31,6 +32,7 @@ __all__ = [
     "conv_output_size",
     "conv_transpose",
     "conv_transpose_output_size",
+    "icnr",
     "indices_from_onnx",
     "indices_from_tf",
     "indices_to_onnx",
