@@ -167,3 +167,59 @@ def save_tour_figure(path) -> pathlib.Path:
   fig.savefig(path, dpi=72)
   plt.close(fig)
   return path
+
+
+def _save_rows(path: pathlib.Path, rows) -> None:
+  """`rows`: lists of `(image, title)` or `(image, title, show_kwargs)`, one figure row each."""
+  plt = _pyplot()
+  columns = max(len(row) for row in rows)
+  fig, axes = plt.subplots(len(rows), columns, figsize=(1.8 * columns, 2.05 * len(rows)),
+                           squeeze=False, layout="constrained")
+  for ax_row, row in zip(axes, rows):
+    for ax in ax_row[len(row):]:
+      ax.axis("off")
+    for ax, (image, title, *options) in zip(ax_row, row):
+      _show(ax, image, title, **(options[0] if options else {}))
+  fig.savefig(path, dpi=72)
+  plt.close(fig)
+
+
+def save_technique_figures(folder) -> list[pathlib.Path]:
+  """Writes one figure per technique page into `folder`: the upsampler on the photograph next
+  to its adjoint; returns the paths."""
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  high = photograph()
+  ups = {name.split("\n")[0]: (name, down, up, low) for name, down, up, low in upsamplers(high)}
+
+  def pair(key):
+    name, down_name, up, low = ups[key]
+    down = adjoint(up, low, jnp.asarray(high))
+    if down.shape[-1] != high.shape[-1]:
+      down = phase_mosaic(down, FACTOR)
+    return [(up(jnp.asarray(low)), name), (down, f"adjoint: {down_name}")]
+
+  low = area_downsample(high, FACTOR)
+  inputs = [(low, "input 64x64")]
+  board = [(image / image.mean(), name, {"cmap": "RdBu_r", "limits": (0.4, 1.6)})
+           for name, image in checkerboards()]
+  values, indices = jaxup.max_pool(high, FACTOR, return_indices=True, layout="HWC")
+  unpooled = jaxup.max_unpool(values, indices, FACTOR, layout="HWC")
+  pages = {
+      "conv_transpose": [inputs + pair("conv_transpose") + [(high, "photograph 256x256")], board],
+      "upsample_nearest": [inputs + pair("upsample_nearest") + [(high, "photograph 256x256")]],
+      "resize": [inputs + pair("resize linear") + pair("resize cubic")],
+      "bed_of_nails": [inputs + pair("bed_of_nails") + [(high, "photograph 256x256")]],
+      "max_unpool": [[(high, "x"), (values, "max_pool(x, 4)"),
+                      (unpooled, "max_unpool(max_pool(x, 4))"),
+                      (np.asarray(unpooled != 0).any(axis=-1), "where the maxima were")]],
+      "pixel_shuffle": [[(high, "x 256x256x3"),
+                         (phase_mosaic(np.asarray(jaxup.pixel_unshuffle(high, FACTOR, layout="HWC")),
+                                       FACTOR), "pixel_unshuffle(x, 4):\n48 channels, by phase"),
+                         *pair("pixel_shuffle")[:1]]],
+  }
+  paths = []
+  for name, rows in pages.items():
+    paths.append(folder / f"{name}.png")
+    _save_rows(paths[-1], rows)
+  return paths
