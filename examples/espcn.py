@@ -71,13 +71,13 @@ def main() -> None:
   photo = data.camera().astype(np.float32) / 255.0                  # [512, 512]
   split = photo.shape[0] * 3 // 4
   rng = np.random.default_rng(0)
-  steps, batch = (3, 8) if args.smoke else (5000, 32)
+  steps, batch = (3, 8) if args.smoke else (6000, 32)
   train_high = patches(photo[:split], 64 if args.smoke else 8192, rng)
   test_high = patches(photo[split:], 32 if args.smoke else 512, rng)
   train_low, test_low = downsample(train_high), downsample(test_high)
 
   model = ESPCN()
-  optimizer = optax.adam(optax.cosine_decay_schedule(2e-3, steps))
+  optimizer = optax.adam(optax.cosine_decay_schedule(3e-3, steps))
   params = model.init(jax.random.key(0), train_low[:batch])
   opt_state = optimizer.init(params)
 
