@@ -48,11 +48,15 @@ def upsamplers(high: np.ndarray):
   _, indices = jaxup.max_pool(high, FACTOR, return_indices=True, layout="HWC")
   pooled = jaxup.max_pool(high, FACTOR, layout="HWC")
   unshuffled = jaxup.pixel_unshuffle(high, FACTOR, layout="HWC")
+  def resize(method):
+    return lambda v: jaxup.resize(v, scale=FACTOR, method=method, layout="HWC")
+
   return [
-      ("upsample_nearest", "sum pooling", lambda v: jaxup.upsample_nearest(v, FACTOR, layout="HWC"), low),
+      ("upsample_nearest", "sum pooling",
+       lambda v: jaxup.upsample_nearest(v, FACTOR, layout="HWC"), low),
       ("bed_of_nails", "x[::s, ::s]", lambda v: jaxup.bed_of_nails(v, FACTOR, layout="HWC"), low),
-      ("resize linear", "triangle filter", lambda v: jaxup.resize(v, scale=FACTOR, method="linear", layout="HWC"), low),
-      ("resize cubic", "cubic filter", lambda v: jaxup.resize(v, scale=FACTOR, method="cubic", layout="HWC"), low),
+      ("resize linear", "triangle filter", resize("linear"), low),
+      ("resize cubic", "cubic filter", resize("cubic"), low),
       ("conv_transpose\n(bilinear kernel, stride 4)", "conv",
        lambda v: jaxup.conv_transpose(v, kernel, stride=FACTOR, padding=FACTOR // 2,
                                       groups=channels, layout="HWC"), low),
@@ -73,10 +77,12 @@ def adjoint(up, example_input, y) -> np.ndarray:
 
 
 def phase_mosaic(x: np.ndarray, factor: int) -> np.ndarray:
-  """`[h, w, C f f]` in pixel shuffle's CRD order -> `[f h, f w, C]`, phase (i, j) in tile (i, j)."""
+  """`[h, w, C f f]` in pixel shuffle's CRD order -> `[f h, f w, C]`, phase (i, j) in tile
+  (i, j)."""
   h, w, deep = x.shape
   c = deep // factor**2
-  return x.reshape(h, w, c, factor, factor).transpose(3, 0, 4, 1, 2).reshape(factor * h, factor * w, c)
+  tiles = x.reshape(h, w, c, factor, factor).transpose(3, 0, 4, 1, 2)
+  return tiles.reshape(factor * h, factor * w, c)
 
 
 def checkerboards() -> list[tuple[str, np.ndarray]]:
@@ -86,7 +92,8 @@ def checkerboards() -> list[tuple[str, np.ndarray]]:
   flat = jnp.ones((16, 16, 1), jnp.float32)
   rng = np.random.default_rng(0)
   results = []
-  for label, make in (("all-ones kernel", np.ones), ("random kernel", lambda s: rng.uniform(size=s))):
+  kernels = (("all-ones kernel", np.ones), ("random kernel", lambda s: rng.uniform(size=s)))
+  for label, make in kernels:
     k3 = jnp.asarray(make((3, 3, 1, 1)), jnp.float32)
     k4 = jnp.asarray(make((4, 4, 1, 1)), jnp.float32)
     k3b = jnp.asarray(make((3, 3, 1, 1)), jnp.float32)
@@ -128,8 +135,9 @@ def save_tour_figure(path) -> pathlib.Path:
   fig = plt.figure(figsize=(1.75 * columns, 9.4), layout="constrained")
   top, middle, bottom = fig.subfigures(3, 1, height_ratios=[2.25, 1.1, 1.1])
 
-  top.suptitle("Every upsampler on the same 64x64 input, all at 256x256 (first row); its adjoint "
-               "down-sampler applied to the 256x256 photograph, normalised (second row)", fontsize=9)
+  top.suptitle("Every upsampler on the same 64x64 input, all at 256x256 (first row); its "
+               "adjoint down-sampler applied to the 256x256 photograph, normalised (second row)",
+               fontsize=9)
   axes = top.subplots(2, columns)
   _show(axes[0, 0], area_downsample(high, FACTOR), "input 64x64\n(area 4x down)")
   _show(axes[1, 0], high, "photograph 256x256")
@@ -155,7 +163,8 @@ def save_tour_figure(path) -> pathlib.Path:
   kept = np.asarray(unpooled != 0).any(axis=-1)
   panels = [(high, "x"), (values, "max_pool(x, 4)"), (unpooled, "max_unpool(max_pool(x, 4))"),
             (kept, "where the maxima were"),
-            (jaxup.upsample_nearest(values, FACTOR, layout="HWC"), "nearest(max_pool(x, 4)),\nfor comparison")]
+            (jaxup.upsample_nearest(values, FACTOR, layout="HWC"),
+             "nearest(max_pool(x, 4)),\nfor comparison")]
   axes = bottom.subplots(1, columns)
   for ax in axes[len(panels):]:
     ax.axis("off")
@@ -205,6 +214,7 @@ def save_technique_figures(folder) -> list[pathlib.Path]:
            for name, image in checkerboards()]
   values, indices = jaxup.max_pool(high, FACTOR, return_indices=True, layout="HWC")
   unpooled = jaxup.max_unpool(values, indices, FACTOR, layout="HWC")
+  phases = phase_mosaic(np.asarray(jaxup.pixel_unshuffle(high, FACTOR, layout="HWC")), FACTOR)
   pages = {
       "conv_transpose": [inputs + pair("conv_transpose") + [(high, "photograph 256x256")], board],
       "upsample_nearest": [inputs + pair("upsample_nearest") + [(high, "photograph 256x256")]],
@@ -214,8 +224,7 @@ def save_technique_figures(folder) -> list[pathlib.Path]:
                       (unpooled, "max_unpool(max_pool(x, 4))"),
                       (np.asarray(unpooled != 0).any(axis=-1), "where the maxima were")]],
       "pixel_shuffle": [[(high, "x 256x256x3"),
-                         (phase_mosaic(np.asarray(jaxup.pixel_unshuffle(high, FACTOR, layout="HWC")),
-                                       FACTOR), "pixel_unshuffle(x, 4):\n48 channels, by phase"),
+                         (phases, "pixel_unshuffle(x, 4):\n48 channels, by phase"),
                          *pair("pixel_shuffle")[:1]]],
   }
   paths = []

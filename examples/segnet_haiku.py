@@ -1,6 +1,6 @@
 """A SegNet-style Haiku encoder-decoder that unpools with the encoder's max-pool indices.
 
-  python examples/segnet_haiku.py            # trains until held-out IoU > 0.9, saves segnet_haiku_loss.png
+  python examples/segnet_haiku.py            # trains to held-out IoU > 0.9, saves a loss plot
   python examples/segnet_haiku.py --smoke    # a few steps, for CI
 
 SegNet (Badrinarayanan et al. 2017) keeps no skip connections: each encoder stage max-pools

@@ -66,7 +66,8 @@ def nearest() -> None:
   show("upsample_nearest([[1, 2], [3, 4]], 2)", y)
   # Its transpose is non-overlapping sum pooling.
   (pooled,) = jax.linear_transpose(lambda v: jaxup.upsample_nearest(v, 2, layout="HW"),
-                                   x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                   x.astype(jnp.float32))(
+                                       jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): 2x2 sum pooling", pooled)
 
 
@@ -75,7 +76,8 @@ def interpolation() -> None:
   image = jnp.array([[10, 20], [30, 40]])
   show("resize([[10, 20], [30, 40]], 4): half-pixel bilinear on an integer image, truncated",
        jaxup.resize(image, 4, method="linear", layout="HW"))
-  show("the same on a float image", jaxup.resize(image.astype(jnp.float32), 4, method="linear", layout="HW"))
+  show("the same on a float image",
+       jaxup.resize(image.astype(jnp.float32), 4, method="linear", layout="HW"))
   show("align_corners=True (PyTorch's bilinear with align_corners)",
        jaxup.resize(image.astype(jnp.float32), 4, method="linear", align_corners=True,
                     layout="HW"))
@@ -96,7 +98,8 @@ def bed_of_nails() -> None:
   x = jnp.array([[1, 2], [3, 4]])
   show("bed_of_nails([[1, 2], [3, 4]], 2)", jaxup.bed_of_nails(x, 2, layout="HW"))
   (sub,) = jax.linear_transpose(lambda v: jaxup.bed_of_nails(v, 2, layout="HW"),
-                                x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                x.astype(jnp.float32))(
+                                    jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): strided subsampling x[::2, ::2]", sub)
 
 

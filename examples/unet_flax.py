@@ -1,6 +1,6 @@
 """A small Flax (linen) U-Net whose decoder upsamples with jaxup, segmenting synthetic shapes.
 
-  python examples/unet_flax.py            # trains until held-out IoU > 0.9, saves unet_flax_loss.png
+  python examples/unet_flax.py            # trains to held-out IoU > 0.9, saves a loss plot
   python examples/unet_flax.py --smoke    # a few steps, for CI
 
 The encoder halves the resolution twice with `jaxup.max_pool`. The decoder comes back up once
