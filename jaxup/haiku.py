@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src.conv import conv_transpose
 from jaxup._src.geometry import Padding
@@ -64,6 +65,8 @@ class ConvTranspose(hk.Module):
       name: Optional[str] = None,
   ):
     super().__init__(name=name)
+    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
+    with_bias = checks.boolean(with_bias, "with_bias")
     self.output_channels, self.kernel_size = output_channels, kernel_size
     self.stride, self.padding, self.output_padding = stride, padding, output_padding
     self.dilation, self.groups, self.with_bias = dilation, groups, with_bias

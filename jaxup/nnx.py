@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src.conv import conv_transpose
 from jaxup._src.geometry import Padding
@@ -79,12 +80,16 @@ class ConvTranspose(nnx.Module):
       bias_init: Callable = jax.nn.initializers.zeros,
       rngs: nnx.Rngs,
   ):
-    if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
+    if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence):
       raise TypeError(
-          f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-          "such as (3, 3); its length sets the spatial rank")
+          f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
+          f"length sets the spatial rank), got {checks.describe(kernel_size)}")
+    use_bias = checks.boolean(use_bias, "use_bias")
     if layout is not None:
-      parse_layout(layout, len(layout))
+      if not isinstance(layout, str):
+        raise TypeError(
+            f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+      layout = parse_layout(layout, len(layout), num_spatial=(len(kernel_size),)).spec
     shape = layers.conv_transpose_kernel_shape_for(
         len(kernel_size), in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.default_kernel_init()

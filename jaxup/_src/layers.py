@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-from jaxup._src import geometry
+from jaxup._src import checks
 from jaxup._src.conv import kernel_from_torch
 from jaxup._src.layout import Layout, parse_layout
 from jaxup._src.bed_of_nails import bed_of_nails
@@ -36,13 +36,14 @@ def conv_transpose_kernel_shape(
 def conv_transpose_kernel_shape_for(num_spatial: int, in_features: int, features: int,
                                     kernel_size, groups: int) -> tuple[int, ...]:
   """``[*K, features // groups, in_features]``, checking that ``groups`` divides both."""
-  if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-    raise ValueError(f"groups={groups!r} must be a positive int")
+  features = checks.integer(features, "features", minimum=1)
+  in_features = checks.integer(in_features, "in_features", minimum=1)
+  groups = checks.integer(groups, "groups", minimum=1)
   if features % groups:
-    raise ValueError(f"groups={groups} must divide the output features ({features})")
+    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
   if in_features % groups:
-    raise ValueError(f"groups={groups} must divide the input channels ({in_features})")
-  kernel = geometry.normalize_ints(kernel_size, num_spatial, "kernel_size")
+    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
+  kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
   return (*kernel, features // groups, in_features)
 
 
@@ -71,16 +72,17 @@ def torch_conv_transpose_config(module: Any) -> dict:
     TypeError: if ``module`` is not a PyTorch transposed convolution.
     ValueError: for a padding mode other than ``"zeros"``.
   """
-  if not getattr(module, "transposed", False) or not hasattr(module, "weight"):
+  if not (checks.is_torch_module(module) and getattr(module, "transposed", False)
+          and hasattr(module, "weight")):
     raise TypeError(
-        f"expected a torch.nn.ConvTranspose1d/2d/3d module, got {type(module).__name__}")
+        f"module must be a torch.nn.ConvTranspose1d/2d/3d, got {checks.describe(module)}")
   if module.padding_mode != "zeros":
     raise ValueError(
         f"padding_mode={module.padding_mode!r} is not supported; transposed convolutions "
         "in PyTorch only use 'zeros'")
   bias = None
   if module.bias is not None:
-    bias = jnp.asarray(module.bias.detach().cpu().numpy())
+    bias = checks.from_torch(module.bias, "module.bias")
   return dict(
       in_features=module.in_channels,
       features=module.out_channels,
