@@ -68,7 +68,8 @@ def cases(quick: bool = False, smoke: bool = False) -> list:
       [Candidate("jaxup", _train(ours), (x, g)),
        Candidate("jax.image", _train(_image((n, 2 * s, 2 * s, c), "lanczos3", False)),
                  (x, g))], "jax.image"))
-  scale, shift = (1.7, 0.6), (2.5, -1.0)
+  # A shift that puts no output exactly on the input edge (a float32 tie for jax.image).
+  scale, shift = (1.7, 0.6), (2.3, -1.1)
   out = (int(1.7 * s), int(0.6 * s))
   result.append(Case(
       f"scale_and_translate lanczos3 {tuple(x.shape)} -> {out}", "operators", "forward",
