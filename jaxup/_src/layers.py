@@ -98,6 +98,74 @@ def torch_conv_transpose_config(module: Any) -> dict:
   )
 
 
+def conv_kernel_shape_for(num_spatial: int, in_features: int, features: int, kernel_size,
+                          groups) -> tuple[int, ...]:
+  """``[*K, in_features // groups, features]``, the kernel of a convolution (HWIO)."""
+  groups = checks.integer(groups, "groups", minimum=1)
+  features = checks.integer(features, "features", minimum=1)
+  if features % groups:
+    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
+  if in_features % groups:
+    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
+  kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
+  return (*kernel, in_features // groups, features)
+
+
+def default_conv_kernel_init():
+  """LeCun-normal over a convolution kernel ``[*K, C_in // groups, C_out]`` (Flax's default)."""
+  return jax.nn.initializers.variance_scaling(
+      1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1)
+
+
+def torch_upsample_conv_config(upsample: Any, conv: Any) -> dict:
+  """The jaxup arguments and weights of PyTorch's ``Upsample`` followed by ``Conv{1,2,3}d``.
+
+  Args:
+    upsample: a ``torch.nn.Upsample`` with ``mode="nearest"`` and an integer
+      ``scale_factor``, or the factor itself (an int or one per spatial axis).
+    conv: a ``torch.nn.Conv1d/2d/3d`` with stride 1 and ``padding_mode="zeros"``.
+
+  Returns:
+    A dict with ``in_features``, ``features``, ``kernel_size``, ``factor``, ``padding``,
+    ``dilation``, ``groups``, ``use_bias``, ``kernel`` (a jaxup kernel) and ``bias``.
+
+  Raises:
+    TypeError: if ``conv`` is not a PyTorch convolution.
+    ValueError: for a non-nearest or non-integer upsampling, a strided convolution or a padding
+      mode other than ``"zeros"``.
+  """
+  if getattr(conv, "transposed", True) or not hasattr(conv, "weight"):
+    raise TypeError(
+        f"conv must be a torch.nn.Conv1d/2d/3d module, got {type(conv).__name__}")
+  n = len(conv.kernel_size)
+  if hasattr(upsample, "scale_factor"):
+    if upsample.mode != "nearest" or upsample.scale_factor is None:
+      raise ValueError(
+          "upsample must be torch.nn.Upsample(scale_factor=..., mode='nearest'), got "
+          f"mode={upsample.mode!r}, scale_factor={upsample.scale_factor!r}")
+    scale = upsample.scale_factor
+    scale = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * n
+    if any(float(s) != int(s) for s in scale):
+      raise ValueError(f"upsample's scale_factor must be an integer, got {upsample.scale_factor!r}")
+    factor = tuple(int(s) for s in scale)
+  else:
+    factor = checks.ints(upsample, n, "upsample")
+  if any(s != 1 for s in conv.stride):
+    raise ValueError(f"conv must have stride 1, got stride={tuple(conv.stride)}")
+  if conv.padding_mode != "zeros":
+    raise ValueError(f"conv must have padding_mode='zeros', got {conv.padding_mode!r}")
+  padding = conv.padding
+  padding = padding.upper() if isinstance(padding, str) else tuple(padding)
+  bias = None
+  if conv.bias is not None:
+    bias = jnp.asarray(conv.bias.detach().cpu().numpy())
+  return dict(
+      in_features=conv.in_channels, features=conv.out_channels,
+      kernel_size=tuple(conv.kernel_size), factor=factor, padding=padding,
+      dilation=tuple(conv.dilation), groups=conv.groups, use_bias=bias is not None,
+      kernel=kernel_from_torch(conv.weight), bias=bias)
+
+
 class StatelessLayer:
   """A jaxup function with its options bound: a layer without parameters.
 
@@ -132,6 +200,9 @@ class StatelessLayer:
 class Resize(StatelessLayer):
   """:func:`jaxup.resize` as a layer: ``Resize(size=None, *, scale=None, method=..., ...)``.
 
+  ``method`` is required, as in :func:`jaxup.resize`; a missing one, or PyTorch's ``mode=`` and
+  ``scale_factor=``, fail when the layer is built, with what to write instead.
+
   Example:
     >>> import jax.numpy as jnp
     >>> Resize(scale=2, method="linear", align_corners=True)(jnp.ones((1, 4, 4, 3))).shape
@@ -139,6 +210,13 @@ class Resize(StatelessLayer):
   """
 
   function = staticmethod(resize)
+
+  def __init__(self, *args, **kwargs):
+    # The same answer as resize itself for a missing method or PyTorch's argument names.
+    message = resize.argument_hint((None,) + args, kwargs)
+    if message is not None:
+      raise TypeError(f"Resize: {message}")
+    super().__init__(*args, **kwargs)
 
 
 class UpsampleNearest(StatelessLayer):
