@@ -28,6 +28,7 @@ import pytest
 
 import jaxup
 from jaxup import testing
+from jaxup._src import resize as resize_module
 
 _OPTIMIZED_RUN = "JAXUP_BAD_INPUTS_UNDER_O"
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -392,16 +393,23 @@ ENTRIES: dict[str, Entry] = {
          "order": _choice_bad("CRD", "DCR"), "layout": LAYOUT_BAD + NEEDS_CHANNELS_BAD},
         [(dict(factor=3), ValueError, r"not divisible by 3")]),
     "resize": Entry(
-        jaxup.resize, dict(x=X, size=(8, 8)),
+        jaxup.resize, dict(x=X, size=(8, 8), method="linear"),
         {"x": _array_bad("any") + RANK_BAD,
          "size": [b for b in INTS_POSITIVE_BAD if b[0] is not None],
          "scale": SCALE_BAD,
-         "method": _choice_bad("nearest", "nearest-exact", "linear", "cubic"),
-         "align_corners": BOOL_BAD, "exclude_outside": BOOL_BAD, "antialias": BOOL_BAD,
+         "method": _choice_bad(*resize_module.METHODS),
+         "align_corners": BOOL_BAD, "exclude_outside": _without(BOOL_BAD, None),
+         "antialias": BOOL_BAD,
          "recompute_scale": BOOL_BAD,
          "coordinate_transformation_mode": _choice_bad(
-             "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-             "asymmetric", optional=True),
+             *resize_module.COORDINATE_TRANSFORMATION_MODES, optional=True),
+         "keep_aspect_ratio_policy": _choice_bad(*resize_module.KEEP_ASPECT_RATIO_POLICIES),
+         "extrapolation_value": NUMBER_BAD,
+         "roi": [("0 1", TypeError, r"roi must be a sequence of 4 numbers"),
+                 (3, TypeError, r"roi must be a sequence of 4 numbers"),
+                 ((0, 0, 1), ValueError, r"roi must be a number or a sequence of 4 numbers "
+                  r"\(one per spatial axis\), got \(0, 0, 1\) of length 3"),
+                 ((0, 0, "1", 1), TypeError, r"roi must be a real number, got '1'")],
          "nearest_mode": _choice_bad("round_prefer_floor", "round_prefer_ceil", "floor",
                                      "ceil", optional=True),
          "cubic_coeff_a": NUMBER_BAD,
@@ -420,11 +428,18 @@ ENTRIES: dict[str, Entry] = {
          (dict(x=np.ones((1, 0, 4, 2))), ValueError, r"spatial axis 'H' of x .* is empty"),
          (dict(recompute_scale=True), ValueError, r"recompute_scale=True applies to a scale"),
          (dict(method="nearest", antialias=True), ValueError,
-          r"antialias=True applies to method='linear' or 'cubic'"),
+          r"antialias=True applies to method 'linear', 'cubic', .* not method='nearest'"),
          (dict(nearest_mode="floor"), ValueError,
           r"nearest_mode='floor' applies only to method='nearest'")],
-        valid_for={"scale": dict(x=X, scale=2.0), "recompute_scale": dict(x=X, scale=2.0),
-                   "nearest_mode": dict(x=X, size=(8, 8), method="nearest")}),
+        valid_for={"scale": dict(x=X, scale=2.0, method="linear"),
+                   "recompute_scale": dict(x=X, scale=2.0, method="linear"),
+                   "nearest_mode": dict(x=X, size=(8, 8), method="nearest"),
+                   "roi": dict(x=X, size=(8, 8), method="linear",
+                               coordinate_transformation_mode="tf_crop_and_resize",
+                               roi=(0, 0, 1, 1)),
+                   "extrapolation_value": dict(
+                       x=X, size=(8, 8), method="linear", roi=(0, 0, 1, 1),
+                       coordinate_transformation_mode="tf_crop_and_resize")}),
     "max_pool": Entry(
         jaxup.max_pool, dict(x=X, window=2),
         {"x": _array_bad("real") + RANK_BAD, "window": INTS_POSITIVE_BAD,
@@ -478,6 +493,72 @@ ENTRIES: dict[str, Entry] = {
          "spatial_axes": [([2, 3], ValueError, r"must be \(0, 1, \(2, 3\)\) for spec 'NCHW'"),
                           ((3, 2), ValueError, r"must be \(0, 1, \(2, 3\)\) for spec")]}),
 }
+
+_FILTER_BAD = _array_bad("real")
+ENTRIES.update({
+    "affine_grid": Entry(
+        jaxup.affine_grid, dict(theta=np.zeros((1, 2, 3)), size=(1, 2, 4, 4)),
+        {"theta": _array_bad("floating"),
+         "size": [(None, TypeError, r"size must be a sequence of spatial sizes"),
+                  (4, TypeError, r"size must be a sequence of spatial sizes"),
+                  ("4", TypeError, r"size must be a sequence of spatial sizes"),
+                  ((1, 2, 4, 4.0), TypeError, r"size must be an int, got 4.0"),
+                  ((1, 2, 4, True), TypeError, r"size must be an int, got True")],
+         "align_corners": BOOL_BAD}),
+    "blur_pool": Entry(
+        jaxup.blur_pool, dict(x=X, factor=2),
+        {"x": _array_bad("floating") + RANK_BAD, "factor": INTS_POSITIVE_BAD,
+         "filter": _FILTER_BAD, "padding_mode": _choice_bad("reflect", "replicate", "zeros"),
+         "layout": LAYOUT_BAD}),
+    "blur_upsample": Entry(
+        jaxup.blur_upsample, dict(x=X, factor=2),
+        {"x": _array_bad("floating") + RANK_BAD, "factor": INTS_POSITIVE_BAD,
+         "filter": _FILTER_BAD, "layout": LAYOUT_BAD}),
+    "grid_sample": Entry(
+        jaxup.grid_sample, dict(x=X, grid=np.zeros((1, 3, 3, 2))),
+        {"x": _array_bad("floating") + RANK_BAD, "grid": _array_bad("floating"),
+         "mode": _choice_bad("bilinear", "nearest", "bicubic"),
+         "padding_mode": _choice_bad("zeros", "border", "reflection"),
+         "align_corners": BOOL_BAD, "convention": _choice_bad("pytorch", "onnx"),
+         "layout": LAYOUT_BAD}),
+    "icnr": Entry(
+        jaxup.icnr, dict(factor=2),
+        {"factor": _without(INTS_POSITIVE_BAD, None, "2", (2, 2, 2), ["a", "b"], (2, 2.5),
+                            (2, 0)),
+         "initializer": [(3, TypeError, r"initializer must be a callable init\(key, shape, "
+                          r"dtype\) or None, got 3")],
+         "order": _choice_bad("CRD", "DCR"),
+         "in_axis": _without(INT_BAD, (1, 1)), "out_axis": _without(INT_BAD, (1, 1))}),
+    "scale_and_translate": Entry(
+        jaxup.scale_and_translate,
+        dict(x=X, size=(8, 8), scale=2.0, translation=0.0, method="linear"),
+        {"x": _array_bad("any") + RANK_BAD, "size": _without(INTS_POSITIVE_BAD, None),
+         "scale": SCALE_BAD, "translation": [(None, TypeError, r"translation must be"),
+                                             ("0", TypeError, r"translation must be")],
+         "method": [(None, TypeError, r"method must be a string"),
+                    ("bogus", ValueError, r"method must be one of .* got 'bogus'")],
+         "antialias": BOOL_BAD,
+         "axes": [(1, TypeError, r"axes must be a string"),
+                  ("C", ValueError, r"axes must name distinct .* got 'C'")],
+         "layout": LAYOUT_BAD}),
+    "upfirdn": Entry(
+        jaxup.upfirdn, dict(x=X, filter=np.ones(3), up=2),
+        {"x": _array_bad("floating") + RANK_BAD, "filter": _FILTER_BAD,
+         "up": INTS_POSITIVE_BAD, "down": INTS_POSITIVE_BAD,
+         "padding": [(None, TypeError, r"padding must be"), ("FULL", ValueError,
+                                                             r"padding must be")],
+         "gain": NUMBER_BAD, "flip_filter": BOOL_BAD, "layout": LAYOUT_BAD}),
+    "upsample_conv": Entry(
+        jaxup.upsample_conv, dict(x=X, kernel=KERNEL, factor=2, padding=1),
+        {"x": _array_bad("floating") + RANK_BAD, "kernel": _array_bad("floating"),
+         "factor": INTS_POSITIVE_BAD, "padding": PADDING_BAD, "dilation": INTS_POSITIVE_BAD,
+         "groups": INT_BAD + POSITIVE_BAD, "layout": LAYOUT_BAD + NEEDS_CHANNELS_BAD,
+         "precision": [(3, TypeError, r"precision must be None, a jax.lax.Precision")],
+         "fused": [("bogus", ValueError, r"fused must be one of 'auto', got 'bogus'"),
+                   (None, TypeError, r"fused must be a bool"),
+                   (1, TypeError, r"fused must be a bool")],
+         "lowering": _choice_bad("auto", "xla", "matmul")}),
+})
 
 for _name in ("indices_to_tf", "indices_from_tf", "indices_to_onnx", "indices_from_onnx"):
   _flag = ("include_batch_in_index", BOOL_BAD) if "tf" in _name else (
@@ -585,8 +666,8 @@ LAYER_ENTRIES: dict[str, Entry] = {
                           {"factor": INTS_POSITIVE_BAD, "order": _choice_bad("CRD", "DCR")}),
     "PixelUnshuffle": Entry(_stateless("PixelUnshuffle", X), dict(factor=2),
                             {"factor": INTS_POSITIVE_BAD, "order": _choice_bad("CRD", "DCR")}),
-    "Resize": Entry(_stateless("Resize", X), dict(size=(8, 8)),
-                    {"method": _choice_bad("nearest", "nearest-exact", "linear", "cubic"),
+    "Resize": Entry(_stateless("Resize", X), dict(size=(8, 8), method="linear"),
+                    {"method": _choice_bad(*resize_module.METHODS),
                      "antialias": BOOL_BAD, "align_corners": BOOL_BAD}),
     "MaxPool": Entry(_stateless("MaxPool", X), dict(window=2),
                      {"window": INTS_POSITIVE_BAD, "ceil_mode": BOOL_BAD,
