@@ -1,12 +1,18 @@
-"""A tour of every upsampling technique in jaxup, on the seed's worked examples.
+"""A tour of every upsampling technique in jaxup, on the seed's worked examples and a photograph.
 
-  python examples/tour.py
+  python examples/tour.py                 # prints the tables, writes ./tour.png
+  python examples/tour.py --out fig.png   # writes the figure elsewhere
 
-Each section shows an upsampler next to the downsampler it is the transpose of.
+Each section shows an upsampler next to the downsampler it is the transpose of. The figure
+applies every upsampler to scikit-image's astronaut photograph (shipped with the package), shows
+the checkerboard of transposed convolutions against resize-convolution, a max-pool / max-unpool
+round trip, and each upsampler's adjoint applied to the full-resolution photograph.
 """
 
 from __future__ import annotations
 
+import argparse
+import pathlib
 import textwrap
 
 import jax
@@ -60,7 +66,8 @@ def nearest() -> None:
   show("upsample_nearest([[1, 2], [3, 4]], 2)", y)
   # Its transpose is non-overlapping sum pooling.
   (pooled,) = jax.linear_transpose(lambda v: jaxup.upsample_nearest(v, 2, layout="HW"),
-                                   x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                   x.astype(jnp.float32))(
+                                       jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): 2x2 sum pooling", pooled)
 
 
@@ -91,7 +98,8 @@ def bed_of_nails() -> None:
   x = jnp.array([[1, 2], [3, 4]])
   show("bed_of_nails([[1, 2], [3, 4]], 2)", jaxup.bed_of_nails(x, 2, layout="HW"))
   (sub,) = jax.linear_transpose(lambda v: jaxup.bed_of_nails(v, 2, layout="HW"),
-                                x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                x.astype(jnp.float32))(
+                                    jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): strided subsampling x[::2, ::2]", sub)
 
 
@@ -124,8 +132,16 @@ SECTIONS = [convolution, nearest, interpolation, bed_of_nails, unpooling, pixel_
 
 
 def main() -> None:
+  parser = argparse.ArgumentParser(description="Every upsampling technique in jaxup.")
+  parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("tour.png"),
+                      help="where to write the figure (default: ./tour.png)")
+  args = parser.parse_args()
   for run in SECTIONS:
     run()
+  from figures import save_tour_figure  # matplotlib and scikit-image: the examples extra
+
+  save_tour_figure(args.out)
+  print(f"figure: {args.out.resolve()}")
 
 
 if __name__ == "__main__":
