@@ -17,6 +17,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jaxup._src import geometry
+from jaxup._src import porting
 from jaxup._src.layout import Layout, parse_layout
 
 
@@ -410,13 +411,16 @@ def kernel_from_torch(weight) -> jax.Array:
   unchanged.
 
   Args:
-    weight: a ``torch.Tensor`` (any device; it is detached and copied to the host) or an array
-      of rank 3 to 5.
+    weight: a ``torch.Tensor`` (any device and float dtype, bfloat16 included; it is detached
+      and copied to the host) or an array of rank 3 to 5. A module is refused: pass its
+      ``.weight``, or load the whole layer with ``from_torch`` of ``jaxup.flax``, ``jaxup.nnx``,
+      ``jaxup.haiku`` or ``jaxup.equinox``.
 
   Returns:
     The kernel as a ``jax.Array`` of the weight's dtype.
 
   Raises:
+    TypeError: if ``weight`` is a module or not numeric.
     ValueError: if ``weight`` does not have rank 3, 4 or 5.
 
   Example:
@@ -426,11 +430,4 @@ def kernel_from_torch(weight) -> jax.Array:
     >>> jaxup.kernel_from_torch(weight).shape
     (5, 4, 3, 8)
   """
-  if hasattr(weight, "detach"):
-    weight = weight.detach().cpu().numpy()
-  weight = jnp.asarray(weight)
-  if weight.ndim not in (3, 4, 5):
-    raise ValueError(
-        f"weight has rank {weight.ndim} (shape {weight.shape}); expected a PyTorch convolution "
-        "weight of rank 3, 4 or 5: [C_out, C_in // groups, *K] or [C_in, C_out // groups, *K]")
-  return jnp.moveaxis(weight, (0, 1), (-1, -2))
+  return porting.kernel_from_torch_weight(weight)
