@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxup._src import checks
 from jaxup._src import geometry
-from jaxup._src.conv import conv, kernel_from_torch
+from jaxup._src.conv import conv
 from jaxup._src.layout import Layout, parse_layout
 from jaxup._src.bed_of_nails import bed_of_nails
 from jaxup._src.max_pool import max_pool
@@ -129,43 +129,6 @@ def default_kernel_init():
   """LeCun-normal scaled by the transposed convolution's input channels (the last axis)."""
   return jax.nn.initializers.variance_scaling(
       1.0, "fan_in", "truncated_normal", in_axis=-1, out_axis=-2)
-
-
-def torch_conv_transpose_config(module: Any) -> dict:
-  """The jaxup arguments and weights of a PyTorch ``ConvTranspose{1,2,3}d`` module.
-
-  Returns:
-    A dict with ``in_features``, ``features``, ``kernel_size``, ``stride``, ``padding``,
-    ``output_padding``, ``dilation``, ``groups``, ``use_bias``, ``kernel`` (a jaxup kernel) and
-    ``bias`` (an array or ``None``).
-
-  Raises:
-    TypeError: if ``module`` is not a PyTorch transposed convolution.
-    ValueError: for a padding mode other than ``"zeros"``.
-  """
-  if not getattr(module, "transposed", False) or not hasattr(module, "weight"):
-    raise TypeError(
-        f"expected a torch.nn.ConvTranspose1d/2d/3d module, got {type(module).__name__}")
-  if module.padding_mode != "zeros":
-    raise ValueError(
-        f"padding_mode={module.padding_mode!r} is not supported; transposed convolutions "
-        "in PyTorch only use 'zeros'")
-  bias = None
-  if module.bias is not None:
-    bias = jnp.asarray(module.bias.detach().cpu().numpy())
-  return dict(
-      in_features=module.in_channels,
-      features=module.out_channels,
-      kernel_size=tuple(module.kernel_size),
-      stride=tuple(module.stride),
-      padding=tuple(module.padding),
-      output_padding=tuple(module.output_padding),
-      dilation=tuple(module.dilation),
-      groups=module.groups,
-      use_bias=bias is not None,
-      kernel=kernel_from_torch(module.weight),
-      bias=bias,
-  )
 
 
 class StatelessLayer:
