@@ -307,8 +307,7 @@ def load_state_dict(model, state_dict: Mapping[str, Any], *, strict: bool = True
   ``kernel`` takes a convolution weight moved to HWIO (no flip); Equinox's own layers keep
   PyTorch's order (``eqx.nn.Conv``'s and ``eqx.nn.Linear``'s ``weight`` take the tensor as it
   is, biases are reshaped to ``(C, 1, 1)`` where Equinox keeps them so). An
-  ``eqx.nn.BatchNorm``'s running statistics go to ``state``. Values take the dtype of the leaf
-  they replace.
+  ``eqx.nn.BatchNorm``'s running statistics go to ``state``. Values keep PyTorch's dtype.
 
   Args:
     model: an Equinox module, or ``(module, state)`` when it holds ``eqx.nn.BatchNorm``.

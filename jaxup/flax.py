@@ -268,8 +268,8 @@ def load_state_dict(variables: Mapping, state_dict: Mapping[str, Any], *,
   PyTorch model does (a ``nn.Sequential``'s ``layers_3`` answers to PyTorch's ``"3"``). Each
   weight is converted for the leaf it fills: convolution weights to HWIO kernels (no flip),
   ``Linear`` weights transposed, norm weights to ``scale``, running statistics to
-  ``batch_stats`` ``mean`` and ``var``; ``num_batches_tracked`` is ignored. Values take the
-  dtype of the leaf they replace. Kernels do not depend on the data layout.
+  ``batch_stats`` ``mean`` and ``var``; ``num_batches_tracked`` is ignored. Values keep
+  PyTorch's dtype. Kernels do not depend on the data layout.
 
   Args:
     variables: the model's variables, e.g. ``model.init(key, x)``.

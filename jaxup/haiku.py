@@ -262,7 +262,7 @@ def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = 
   weights transposed, norm weights to ``scale`` and ``offset`` (reshaped to Haiku's broadcast
   shapes), running statistics to the ``average`` of ``hk.BatchNorm``'s ``mean_ema`` and
   ``var_ema`` states (their ``hidden`` and ``counter``, which only training reads, are kept);
-  ``num_batches_tracked`` is ignored. Values take the dtype of the leaf they replace.
+  ``num_batches_tracked`` is ignored. Values keep PyTorch's dtype.
 
   Args:
     variables: ``params``, or ``(params, state)`` from ``transform_with_state(...).init``

@@ -253,7 +253,7 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
     layer = nnx.LayerNorm(o["normalized_shape"][0], epsilon=o["eps"], use_bias=o["use_bias"],
                           use_scale=o["use_scale"], param_dtype=dtype, rngs=rngs)
   for name, value in w.items():  # nnx's layers use jaxup's weight names
-    getattr(layer, name)[...] = value
+    getattr(layer, name).set_value(value)
   return layer
 
 
@@ -265,7 +265,7 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *,
   (``nnx.Sequential``'s ``layers[3]`` answers to PyTorch's ``"3"``). Each weight is converted
   for the leaf it fills (convolution weights to HWIO kernels with no flip, ``Linear`` weights
   transposed, norm weights to ``scale``, running statistics to ``mean`` and ``var``);
-  ``num_batches_tracked`` is ignored; values take the dtype of the leaf they replace.
+  ``num_batches_tracked`` is ignored; values keep PyTorch's dtype.
 
   Args:
     model: an nnx module.

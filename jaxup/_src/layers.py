@@ -195,7 +195,7 @@ class Resize(StatelessLayer):
           f"Resize takes size= or scale= by keyword, got the positional {args[0]!r}: "
           f"Resize(size={args[0]!r}, ...) sets the output size, Resize(scale={args[0]!r}, ...) "
           "multiplies the input size")
-    if "method" not in kwargs:
+    if "method" not in kwargs and "mode" not in kwargs:  # mode= gets its own answer
       raise TypeError("Resize needs method= ('nearest', 'nearest-exact', 'linear' or 'cubic'); "
                       "PyTorch's Upsample defaults to 'nearest', jax.image.resize has no default")
     super().__init__(**kwargs)

@@ -369,7 +369,8 @@ def load_flat(flat: Mapping, state_dict: Mapping[str, Any], locate, *, strict: b
     strict: see :func:`match_state_dict`.
 
   Returns:
-    The leaves, those PyTorch provides replaced, each in the dtype of the leaf it replaces.
+    The leaves, those PyTorch provides replaced, in PyTorch's dtype (Flax keeps batch statistics
+    in float32 whatever the model's dtype; a float64 port needs float64 statistics).
   """
   targets, where = {}, {}
   for raw, leaf in flat.items():
@@ -381,7 +382,7 @@ def load_flat(flat: Mapping, state_dict: Mapping[str, Any], locate, *, strict: b
   out = dict(flat)
   for located, value in match_state_dict(state_dict, targets, strict=strict).items():
     raw = where[located]
-    out[raw] = value.astype(jnp.result_type(flat[raw]))
+    out[raw] = value
   return out
 
 
