@@ -332,6 +332,8 @@ def load_state_dict(model, state_dict: Mapping[str, Any], *, strict: bool = True
   """
   with_state = isinstance(model, tuple)
   module, state = model if with_state else (model, None)
+  if state is not None:  # a copy: Equinox's State may be set only once
+    state = jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(state)))
   leaves, treedef = jax.tree_util.tree_flatten_with_path(module)
   flat = {tuple(_key_name(k) for k in path): leaf for path, leaf in leaves
           if eqx.is_array(leaf)}

@@ -2,6 +2,8 @@
 jaxup layer and PyTorch's norms loads into linen, nnx, Haiku and Equinox by name and gives
 PyTorch's outputs and gradients."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -392,8 +394,8 @@ def test_decoder_port_haiku(layout, dtype, tol):
     return y, jhk.Resize(scale=2, method="linear", layout=lay3)(z)
 
   f = hk.without_apply_rng(hk.transform_with_state(decoder))
-  template = jax.eval_shape(f.init, jax.random.key(0), _moved(ref["x"], layout), _moved(ref["v"], layout),
-                            True)
+  template = jax.eval_shape(functools.partial(f.init, is_training=True), jax.random.key(0),
+                            _moved(ref["x"], layout), _moved(ref["v"], layout))
   params, state = jhk.load_state_dict(template, ref["model"].state_dict())
   grads = jhk.load_state_dict(template[0], ref["grads"], strict=False)
 
