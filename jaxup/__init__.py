@@ -21,6 +21,7 @@ from jaxup._src.nearest import upsample_nearest as upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle as pixel_shuffle
 from jaxup._src.pixel_shuffle import pixel_unshuffle as pixel_unshuffle
 from jaxup._src.resize import resize as resize
+from jaxup import testing as testing
 
 __version__ = "0.1.0"
 

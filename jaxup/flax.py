@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose
@@ -95,6 +96,7 @@ class Conv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the layer."""
+    checks.boolean(self.use_bias, "use_bias")
     shape, lay = layers.conv_kernel_shape(
         jnp.shape(x), self.layout, self.features, self.kernel_size, self.groups)
     kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
@@ -157,6 +159,7 @@ class ConvTranspose(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, output_size: Optional[IntOrSeq] = None) -> jax.Array:
     """Applies the layer; ``output_size`` picks among the valid output sizes."""
+    checks.boolean(self.use_bias, "use_bias")
     shape, lay = layers.conv_transpose_kernel_shape(
         jnp.shape(x), self.layout, self.features, self.kernel_size, self.groups)
     kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)

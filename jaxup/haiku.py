@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose
@@ -72,6 +73,8 @@ class Conv(hk.Module):
       name: Optional[str] = None,
   ):
     super().__init__(name=name)
+    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
+    with_bias = checks.boolean(with_bias, "with_bias")
     self.output_channels, self.kernel_size = output_channels, kernel_size
     self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
     self.padding_mode = layers.check_padding_mode(padding_mode)
@@ -130,6 +133,8 @@ class ConvTranspose(hk.Module):
       name: Optional[str] = None,
   ):
     super().__init__(name=name)
+    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
+    with_bias = checks.boolean(with_bias, "with_bias")
     self.output_channels, self.kernel_size = output_channels, kernel_size
     self.stride, self.padding, self.output_padding = stride, padding, output_padding
     self.dilation, self.groups, self.with_bias = dilation, groups, with_bias

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose
@@ -40,11 +41,20 @@ IntOrSeq = Union[int, Sequence[int]]
 
 def _check_kernel_size(kernel_size) -> int:
   """The spatial rank a ``kernel_size`` tuple sets."""
-  if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
+  if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence):
     raise TypeError(
-        f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-        "such as (3, 3); its length sets the spatial rank")
+        f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
+        f"length sets the spatial rank), got {checks.describe(kernel_size)}")
   return len(kernel_size)
+
+
+def _check_layout(layout, num_spatial: int) -> Optional[str]:
+  if layout is None:
+    return None
+  if not isinstance(layout, str):
+    raise TypeError(
+        f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+  return parse_layout(layout, len(layout), num_spatial=(num_spatial,)).spec
 
 
 class Conv(nnx.Module):
@@ -98,8 +108,8 @@ class Conv(nnx.Module):
       rngs: nnx.Rngs,
   ):
     n = _check_kernel_size(kernel_size)
-    if layout is not None:
-      parse_layout(layout, len(layout))
+    use_bias = checks.boolean(use_bias, "use_bias")
+    layout = _check_layout(layout, n)
     shape = layers.conv_kernel_shape_for(n, in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.conv_default_kernel_init()
     self.kernel = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
@@ -167,8 +177,8 @@ class ConvTranspose(nnx.Module):
       rngs: nnx.Rngs,
   ):
     n = _check_kernel_size(kernel_size)
-    if layout is not None:
-      parse_layout(layout, len(layout))
+    use_bias = checks.boolean(use_bias, "use_bias")
+    layout = _check_layout(layout, n)
     shape = layers.conv_transpose_kernel_shape_for(
         n, in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.default_kernel_init()

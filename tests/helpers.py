@@ -1,4 +1,5 @@
-"""Property checks shared by the test modules."""
+"""Test data and property checks shared by the test modules (adjoint checks and per-dtype
+tolerances are public: jaxup.testing)."""
 
 from __future__ import annotations
 
@@ -6,39 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TOLERANCES = {
-    np.dtype(np.float16): 1e-2,
-    np.dtype(jnp.bfloat16): 5e-2,
-    np.dtype(np.float32): 1e-5,
-    np.dtype(np.float64): 1e-12,
-}
-
-
-def tol(dtype) -> float:
-  """A relative/absolute tolerance for results computed in ``dtype``."""
-  return TOLERANCES[np.dtype(dtype)]
-
 
 def random(shape, dtype=np.float64, seed=0):
   """Standard normal test data of ``shape`` as a jax array of ``dtype``."""
   rng = np.random.default_rng(seed)
   return jnp.asarray(rng.standard_normal(shape), dtype=dtype)
-
-
-def assert_adjoint(up, x, down=None, *, rtol=1e-10):
-  """Checks ``<up(x), y> == <x, down(y)>`` for random ``y``.
-
-  ``down`` defaults to ``jax.linear_transpose(up, x)``; pass the named downsampling adjoint to
-  check that ``up``'s transpose is it.
-  """
-  y_struct = jax.eval_shape(up, x)
-  y = random(y_struct.shape, y_struct.dtype, seed=1)
-  if down is None:
-    transpose = jax.linear_transpose(up, x)
-    down = lambda v: transpose(v)[0]
-  lhs = jnp.vdot(up(x), y)
-  rhs = jnp.vdot(x, down(y))
-  np.testing.assert_allclose(lhs, rhs, rtol=rtol, atol=rtol)
 
 
 def assert_jit_eager_vmap(fn, x, *, batch_axis=0, rtol=1e-12):

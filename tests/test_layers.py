@@ -89,13 +89,59 @@ def test_layer_errors():
   from flax import nnx
 
   x = jnp.zeros((1, 4, 4, 6))
-  with pytest.raises(ValueError, match=r"groups=4 must divide the output features \(9\)"):
+  with pytest.raises(ValueError, match=r"groups must divide the output features \(9\), got 4"):
     jflax.ConvTranspose(features=9, kernel_size=3, groups=4).init(jax.random.key(0), x)
-  with pytest.raises(TypeError, match=r"kernel_size=3 must be a tuple"):
+  # A group count read from a shape or a config file is a NumPy integer.
+  variables = jflax.ConvTranspose(features=4, kernel_size=3, groups=np.int64(2)).init(
+      jax.random.key(0), x)
+  assert variables["params"]["kernel"].shape == (3, 3, 2, 6)
+  with pytest.raises(TypeError, match=r"groups must be an int, got 2.0"):
+    jflax.ConvTranspose(features=4, kernel_size=3, groups=2.0).init(jax.random.key(0), x)
+  with pytest.raises(TypeError, match=r"use_bias must be a bool .* got 'False'"):
+    jflax.ConvTranspose(features=4, kernel_size=3, use_bias="False").init(jax.random.key(0), x)
+  with pytest.raises(TypeError, match=r"kernel_size must be a tuple .* got 3"):
     jnnx.ConvTranspose(6, 9, 3, rngs=nnx.Rngs(0))
+  with pytest.raises(TypeError, match=r"use_bias must be a bool"):
+    jnnx.ConvTranspose(6, 4, (3, 3), use_bias=1, rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"layout must have 2 spatial axes, got 'ncdhw' with 3"):
+    jnnx.ConvTranspose(6, 4, (3, 3), layout="ncdhw", rngs=nnx.Rngs(0))
+  assert jnnx.ConvTranspose(6, 4, (3, 3), groups=np.int64(2), layout="nchw",
+                            rngs=nnx.Rngs(0)).layout == "NCHW"
+  with pytest.raises(TypeError, match=r"module must be one of torch.nn.BatchNorm1d, .*got an "
+                     r"array of shape \(2, 2, 3, 3\)"):
+    jflax.from_torch(np.zeros((2, 2, 3, 3)))
   torch = pytest.importorskip("torch")
   with pytest.raises(TypeError, match=r"module must be one of torch.nn.BatchNorm1d, .*got "):
     jflax.from_torch(torch.nn.ReLU())
+
+
+def test_haiku_layer_errors():
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  x = jnp.zeros((1, 4, 4, 6))
+  for kwargs, error, match in [
+      (dict(output_channels=4.0, kernel_size=3), TypeError, r"output_channels must be an int"),
+      (dict(output_channels=0, kernel_size=3), ValueError, r"output_channels must be a positive"),
+      (dict(output_channels=4, kernel_size=3, with_bias=None), TypeError,
+       r"with_bias must be a bool"),
+      (dict(output_channels=4, kernel_size=3, groups=True), TypeError,
+       r"groups must be an int, got True")]:
+    f = hk.transform(lambda v, kwargs=kwargs: jhk.ConvTranspose(**kwargs)(v))
+    with pytest.raises(error, match=match):
+      f.init(jax.random.key(0), x)
+  f = hk.transform(lambda v: jhk.ConvTranspose(4, 3, groups=np.int64(2))(v))
+  assert f.init(jax.random.key(0), x)["conv_transpose"]["w"].shape == (3, 3, 2, 6)
+
+
+def test_bfloat16_pytorch_weights_load():
+  torch = pytest.importorskip("torch")
+  jflax = pytest.importorskip("jaxup.flax")
+  module = torch.nn.ConvTranspose2d(2, 4, 3, stride=2, dtype=torch.bfloat16)
+  layer, variables = jflax.from_torch(module)
+  assert variables["params"]["kernel"].dtype == jnp.bfloat16
+  assert variables["params"]["bias"].dtype == jnp.bfloat16
+  expected = module.weight.detach().float().numpy().transpose(2, 3, 1, 0)
+  np.testing.assert_array_equal(variables["params"]["kernel"].astype(np.float32), expected)
 
 
 def _direct(x):

@@ -25,6 +25,20 @@ def test_parse_layout(layout, ndim, batch, channel, spatial):
   assert lay.spatial_shape(tuple(range(10, 10 + ndim))) == tuple(10 + a for a in spatial)
 
 
+def test_lower_case_layouts_are_upper_cased():
+  assert parse_layout("nchw", 4) == parse_layout("NCHW", 4)
+  assert parse_layout("hwC", 3).spec == "HWC"
+
+
+def test_layout_fields_must_agree_with_the_spec():
+  from jaxup import Layout
+  assert Layout("NCHW", 0, 1, (2, 3)) == parse_layout("NCHW", 4)
+  with pytest.raises(ValueError, match=r"spatial_axes must be \(0, 1, \(2, 3\)\) for spec 'NCHW'"):
+    Layout("NCHW", 0, 3, (1, 2))
+  with pytest.raises(TypeError, match="spec must be a layout string"):
+    Layout(None, 0, 1, (2, 3))
+
+
 def test_with_batch_and_conv_dimension_numbers():
   lay = parse_layout("CHW", 3).with_batch()
   assert lay.spec == "NCHW"
@@ -37,16 +51,25 @@ def test_with_batch_and_conv_dimension_numbers():
 @pytest.mark.parametrize(
     "layout, ndim, kwargs, error, match",
     [
-        (None, 2, {}, ValueError, r"layout=None has no default for an input of rank 2"),
-        ("NHWC", 3, {}, ValueError, r"layout='NHWC' has 4 letters but the input has rank 3"),
-        ("NH C", 4, {}, ValueError, r"must be upper-case ASCII letters"),
-        ("NNWC", 4, {}, ValueError, r"repeats a letter"),
-        ("NHW", 3, {}, ValueError, r"must contain a channel axis 'C'"),
-        ("HWC", 3, dict(require_batch=True), ValueError, r"must contain a batch axis 'N'"),
-        ("NC", 2, dict(require_channels=False), ValueError, r"has 0 spatial axes"),
-        ("NCABCD", 6, {}, ValueError, r"repeats a letter"),
-        ("NCABDE", 6, {}, ValueError, r"has 4 spatial axes; expected one of \(1, 2, 3\)"),
+        (None, 2, {}, ValueError,
+         r"layout must be a layout string such as 'NCHW' or 'HWC' for an input of rank 2 .*"
+         r"got None"),
+        ("NHWC", 3, {}, ValueError, r"layout must have 3 letters, .* got 'NHWC'"),
+        ("NH C", 4, {}, ValueError, r"layout must be ASCII letters: .* got 'NH C'"),
+        ("NNWC", 4, {}, ValueError, r"layout must use each letter once .* got 'NNWC'"),
+        ("NHW", 3, {}, ValueError, r"layout must contain a channel axis 'C', got 'NHW'"),
+        ("HWC", 3, dict(require_batch=True), ValueError,
+         r"layout must contain a batch axis 'N', got 'HWC'"),
+        ("NC", 2, dict(require_channels=False), ValueError,
+         r"layout must have a spatial axis .* got 'NC'"),
+        ("NCABCD", 6, {}, ValueError, r"layout must use each letter once"),
+        ("NCABDE", 6, {}, ValueError,
+         r"layout must have 1 or 2 or 3 spatial axes, got 'NCABDE' with 4"),
+        ("ncabde", 6, {}, ValueError,
+         r"layout must have 1 or 2 or 3 spatial axes, got 'ncabde' with 4"),
         (b"NHWC", 4, {}, TypeError, r"layout must be a string"),
+        ("NHWC", 4.0, {}, TypeError, r"ndim must be an int, got 4.0"),
+        ("NHWC", 4, dict(require_batch="yes"), TypeError, r"require_batch must be a bool"),
     ],
 )
 def test_parse_layout_errors(layout, ndim, kwargs, error, match):
@@ -58,15 +81,15 @@ def test_normalize_ints_and_padding():
   assert geometry.normalize_ints(np.int64(3), 2, "stride") == (3, 3)
   assert geometry.normalize_ints([1, 2, 3], 3, "window") == (1, 2, 3)
   assert geometry.normalize_ints(0, 1, "output_padding", minimum=0) == (0,)
-  with pytest.raises(TypeError, match=r"stride must be an integer, got 1.5"):
+  with pytest.raises(TypeError, match=r"stride must be an int, got 1.5"):
     geometry.normalize_ints(1.5, 2, "stride")
-  with pytest.raises(TypeError, match=r"stride must be an integer, got True"):
+  with pytest.raises(TypeError, match=r"stride must be an int, got True"):
     geometry.normalize_ints(True, 2, "stride")
   assert geometry.normalize_padding(2, 3) == ((2, 2),) * 3
   assert geometry.normalize_padding("valid", 1) == "VALID"
   assert geometry.normalize_padding([1, (0, 2)], 2) == ((1, 1), (0, 2))
   assert geometry.normalize_padding(-1, 1, allow_negative=True) == ((-1, -1),)
-  with pytest.raises(ValueError, match=r"padding='SAME' is not valid; expected an int"):
+  with pytest.raises(ValueError, match=r"padding must be an int, .* got 'SAME'"):
     geometry.normalize_padding("SAME", 2, allow_strings=False)
 
 

@@ -319,14 +319,14 @@ def test_no_window_sized_intermediate_for_non_overlapping_windows():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"window": 0}, ValueError, r"window=0 must be positive"),
-    ({"window": 2, "stride": (1, -1)}, ValueError, r"stride=\(1, -1\) must be positive"),
-    ({"window": 2, "dilation": 0}, ValueError, r"dilation=0 must be positive"),
-    ({"window": (2, 2, 2)}, ValueError, r"window=\(2, 2, 2\) has length 3"),
-    ({"window": 2, "padding": -1}, ValueError, r"padding=-1 must be non-negative"),
+    ({"window": 0}, ValueError, r"window must be a positive int, got 0"),
+    ({"window": 2, "stride": (1, -1)}, ValueError, r"stride must be a positive int, got -1"),
+    ({"window": 2, "dilation": 0}, ValueError, r"dilation must be a positive int, got 0"),
+    ({"window": (2, 2, 2)}, ValueError, r"window must be .* got \(2, 2, 2\) of length 3"),
+    ({"window": 2, "padding": -1}, ValueError, r"padding must be a non-negative int, got -1"),
     ({"window": 3, "padding": 3}, ValueError, r"padding=3 is too large.*sees only padding"),
-    ({"window": 2, "layout": "NCH"}, ValueError, r"layout='NCH' has 3 letters"),
-    ({"window": 2.0}, TypeError, r"window must be an integer"),
+    ({"window": 2, "layout": "NCH"}, ValueError, r"layout must have \d+ letters, .* got 'NCH'"),
+    ({"window": 2.0}, TypeError, r"window must be an int"),
     ({"window": 9}, ValueError, r"larger than the padded input"),
 ])
 def test_errors(kwargs, error, match):
@@ -338,23 +338,23 @@ def test_errors_on_windows_of_only_padding_and_bad_dtypes():
   # PyTorch accepts this (pad 1 <= 3 // 2) and returns -inf with index 1, outside the input.
   with pytest.raises(ValueError, match=r"some window sees only padding"):
     jaxup.max_pool(jnp.zeros((1, 1, 1)), 2, dilation=2, padding=1)
-  with pytest.raises(TypeError, match=r"x must have a float or integer dtype, got bool"):
+  with pytest.raises(TypeError, match=r"x must have a real dtype \(floating point or integer\), got dtype bool"):
     jaxup.max_pool(jnp.zeros((1, 4, 1), bool), 2)
-  with pytest.raises(TypeError, match=r"x must have a float or integer dtype, got complex64"):
+  with pytest.raises(TypeError, match=r"x must be real, got a complex array \(dtype complex64\)"):
     jaxup.max_pool(jnp.zeros((1, 4, 1), jnp.complex64), 2)
 
 
 def test_converter_errors():
   indices = jnp.zeros((2, 3, 4), jnp.int32)
-  with pytest.raises(ValueError, match=r"storage_order must be one of \(0, 1\), got 2"):
+  with pytest.raises(ValueError, match=r"storage_order must be 0 \(row-major\) or 1 \(column-major\), got 2"):
     jaxup.indices_to_onnx(indices, 6, storage_order=2)
-  with pytest.raises(ValueError, match=r"include_batch_in_index must be one of"):
+  with pytest.raises(TypeError, match=r"include_batch_in_index must be a bool .* got 'yes'"):
     jaxup.indices_to_tf(indices, 6, include_batch_in_index="yes")
   with pytest.raises(ValueError, match=r"dtype=int8 cannot hold indices up to 191"):
     jaxup.indices_to_onnx(indices, 24, dtype=jnp.int8)
-  with pytest.raises(TypeError, match=r"indices must have an integer dtype, got float32"):
+  with pytest.raises(TypeError, match=r"indices must have an integer dtype, got dtype float32"):
     jaxup.indices_from_tf(indices.astype(jnp.float32), 6)
-  with pytest.raises(ValueError, match=r"input_size=\(6, 6\) has length 2"):
+  with pytest.raises(ValueError, match=r"input_size must be .* got \(6, 6\) of length 2"):
     jaxup.indices_to_tf(indices, (6, 6))
 
 

@@ -10,7 +10,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxup
-from tests.helpers import assert_adjoint, assert_jit_eager_vmap, random
+from jaxup import testing
+from tests.helpers import assert_jit_eager_vmap, random
 
 SEED = np.array([[1, 2, 4, 1],
                  [3, 4, 2, 3],
@@ -128,7 +129,7 @@ def test_randomized_grid_covers_the_brief():
   assert any(k["stride"] == k["window"] for k in c) and any(
       s < w for k in c for s, w in zip(k["stride"], k["window"]))
   assert {k["exact_size"] for k in c} == {0, 1} and {k["ceil_mode"] for k in c} == {0, 1}
-  assert {np.dtype(k["dtype"]).kind for k in c} == {"f", "i"} and len(c) == 24
+  assert {np.dtype(k["dtype"]).kind for k in c} == {"f", "i"}
 
 
 @pytest.mark.parametrize("config", TORCH_CONFIGS, ids=lambda c: "-".join(
@@ -210,8 +211,9 @@ def test_adjoint_is_the_gather_at_the_indices(window, stride, padding):
   values = random(indices.shape, seed=3)
   up = jax.jit(lambda v: jaxup.max_unpool(v, indices, window, stride=stride, padding=padding,
                                            output_size=(7, 9)))
-  assert_adjoint(up, values, lambda y: _gather(y, indices))  # the named adjoint
-  assert_adjoint(up, values)  # jax.linear_transpose agrees
+  gather = lambda y: _gather(y, indices)  # the named adjoint
+  testing.assert_adjoint(up, gather, values)
+  testing.assert_linear_transpose(up, gather, values)
   cotangent = random(x.shape, seed=4)
   grad = jax.grad(lambda v: jnp.vdot(up(v), cotangent))(values)
   np.testing.assert_allclose(grad, _gather(cotangent, indices), rtol=1e-12)
@@ -278,16 +280,16 @@ def test_same_padding_with_output_size():
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"window": 0}, ValueError, r"window=0 must be positive"),
-    ({"window": 2, "stride": 0}, ValueError, r"stride=0 must be positive"),
+    ({"window": 0}, ValueError, r"window must be a positive int, got 0"),
+    ({"window": 2, "stride": 0}, ValueError, r"stride must be a positive int, got 0"),
     ({"window": 2, "output_size": (6, 4)}, ValueError,
      r"output_size=\(6, 4\) cannot be reached: spatial axis 0 must be strictly between 2 and 6"),
     ({"window": 2, "output_size": (1, 4, 4, 2)}, ValueError,
      r"output_size=\(1, 4, 4, 2\) has 2 on axis 3"),
-    ({"window": 2, "output_size": (4,)}, ValueError, r"output_size=\(4,\) has length 1"),
+    ({"window": 2, "output_size": (4,)}, ValueError, r"output_size must be .* got \(4,\) of length 1"),
     ({"window": 2, "padding": "SAME"}, ValueError, r"padding='SAME' depends on the size"),
     ({"window": 2, "padding": 3}, ValueError, r"padding=3 is larger than the unpadded output"),
-    ({"window": 2, "layout": "NCW"}, ValueError, r"layout='NCW' has 3 letters"),
+    ({"window": 2, "layout": "NCW"}, ValueError, r"layout must have \d+ letters, .* got 'NCW'"),
 ])
 def test_errors(kwargs, error, match):
   x = jnp.zeros((1, 2, 2, 1))
@@ -299,9 +301,9 @@ def test_errors_on_indices():
   x = jnp.zeros((1, 2, 2, 1))
   with pytest.raises(ValueError, match=r"indices must have the shape of x \(1, 2, 2, 1\)"):
     jaxup.max_unpool(x, jnp.zeros((1, 2, 2), jnp.int32), 2)
-  with pytest.raises(TypeError, match=r"indices must have an integer dtype, got float32"):
+  with pytest.raises(TypeError, match=r"indices must have an integer dtype, got dtype float32"):
     jaxup.max_unpool(x, jnp.zeros(x.shape, jnp.float32), 2)
-  with pytest.raises(TypeError, match=r"x must have a float or integer dtype, got bool"):
+  with pytest.raises(TypeError, match=r"x must have a real dtype \(floating point or integer\), got dtype bool"):
     jaxup.max_unpool(x.astype(bool), jnp.zeros(x.shape, jnp.int32), 2)
 
 

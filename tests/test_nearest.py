@@ -9,7 +9,8 @@ from jax import lax
 from jax.test_util import check_grads
 
 from jaxup import upsample_nearest
-from tests.helpers import (assert_adjoint, assert_jit_eager_vmap, random, random_factor_config,
+from jaxup import testing
+from tests.helpers import (assert_jit_eager_vmap, random, random_factor_config,
                            spatial_axes)
 
 # Layouts by number of spatial axes; the spatial letters are the axes np.repeat acts on.
@@ -73,7 +74,9 @@ def test_matches_np_repeat_on_random_grid():
     y = upsample_nearest_jit(x, factor, layout=layout)
     np.testing.assert_array_equal(y, _repeat_reference(x, factors, layout),
                                   err_msg=f"{shape} {factors} {layout}")
-  assert len(configs) == 40
+  # The random grid reaches every spatial rank and the size-1 edge case.
+  assert {len(factors) for _, factors, _ in configs} == {1, 2, 3}
+  assert any(1 in shape for shape, _, _ in configs) and any(1 in f for _, f, _ in configs)
 
 
 def test_matches_einops_style_broadcast_reshape():
@@ -109,7 +112,6 @@ def test_matches_torch_interpolate_at_integer_scales(mode):
       np.testing.assert_array_equal(y, by_scale, err_msg=f"{spatial} {factors}")
       np.testing.assert_array_equal(y, by_size, err_msg=f"{spatial} {factors}")
       count += 1
-  assert count == 12
 
 
 # -- properties --------------------------------------------------------------------------
@@ -132,7 +134,7 @@ def test_transpose_is_sum_pooling(shape, factors, layout):
   x = random(shape)
   up = lambda v: upsample_nearest(v, factors, layout=layout)
   down = lambda y: _sum_pool(y, factors, layout)
-  assert_adjoint(up, x, down)
+  testing.assert_adjoint(up, down, x)
   y = random(jax.eval_shape(up, x).shape, seed=3)
   (transposed,) = jax.linear_transpose(up, x)(y)
   np.testing.assert_allclose(transposed, down(y), rtol=1e-12)
@@ -189,12 +191,12 @@ def test_accepts_array_likes():
 # -- errors ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("factor,error,match", [
-    (0, ValueError, r"factor=0 must be positive"),
-    (-2, ValueError, r"factor=-2 must be positive"),
-    ((2, 0), ValueError, r"factor=\(2, 0\) must be positive"),
-    ((2, 2, 2), ValueError, r"factor=\(2, 2, 2\) has length 3; expected one value per spatial axis \(2\)"),
-    (2.0, TypeError, r"factor must be an integer, got 2.0"),
-    (True, TypeError, r"factor must be an integer, got True"),
+    (0, ValueError, r"factor must be a positive int, got 0"),
+    (-2, ValueError, r"factor must be a positive int, got -2"),
+    ((2, 0), ValueError, r"factor must be a positive int, got 0"),
+    ((2, 2, 2), ValueError, r"factor must be an int or a sequence of 2 ints \(one per spatial axis\), got \(2, 2, 2\) of length 3"),
+    (2.0, TypeError, r"factor must be an int, got 2.0"),
+    (True, TypeError, r"factor must be an int, got True"),
     ("2", TypeError, r"factor must be an int or a sequence of 2 ints, got '2'"),
 ])
 def test_bad_factor(factor, error, match):
@@ -203,9 +205,9 @@ def test_bad_factor(factor, error, match):
 
 
 def test_bad_layout():
-  with pytest.raises(ValueError, match=r"layout='NHWC' has 4 letters but the input has rank 3"):
+  with pytest.raises(ValueError, match=r"layout must have 3 letters, .* got 'NHWC'"):
     upsample_nearest(jnp.zeros((2, 2, 1)), 2, layout="NHWC")
-  with pytest.raises(ValueError, match=r"layout=None has no default for an input of rank 2"):
+  with pytest.raises(ValueError, match=r"layout must be a layout string .* for an input of rank 2 .* got None"):
     upsample_nearest(jnp.zeros((2, 2)), 2)
   with pytest.raises(TypeError, match=r"layout must be a string"):
     upsample_nearest(jnp.zeros((1, 2, 1)), 2, layout=3)

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxup._src.geometry import IntOrSeq, normalize_ints
+from jaxup._src import checks
+from jaxup._src.geometry import IntOrSeq
 from jaxup._src.layout import Layout, parse_layout
 from jaxup._src.nearest import upsample_nearest
 
@@ -61,9 +62,9 @@ def bed_of_nails(
      [3 0 4 0]
      [0 0 0 0]]
   """
-  x = jnp.asarray(x)
+  x = checks.array(x, "x", kind="any", allow_complex=True)
   parsed = parse_layout(layout, x.ndim, require_channels=False)
-  factors = normalize_ints(factor, parsed.num_spatial, "factor")
+  factors = checks.ints(factor, parsed.num_spatial, "factor")
   return _masked_repeat(x, factors, parsed)
 
 

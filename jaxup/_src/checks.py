@@ -40,14 +40,21 @@ _KIND_WORDS = {
 }
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
   """A short description of ``value`` for an error message (never a whole array)."""
+  if _is_torch_module(value):
+    return f"a torch.nn.Module ({type(value).__name__})"
+  if isinstance(value, jax.core.Tracer):
+    return f"a traced array of shape {tuple(value.shape)} and dtype {value.dtype}"
   if isinstance(value, (jax.Array, np.ndarray)):
     return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
   if _is_torch_tensor(value):
     return f"a torch.Tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
   text = repr(value)
   return text if len(text) <= 80 else text[:77] + "..."
+
+
+_describe = describe
 
 
 def _is_torch_tensor(value: Any) -> bool:
@@ -57,6 +64,10 @@ def _is_torch_tensor(value: Any) -> bool:
 def _is_torch_module(value: Any) -> bool:
   return any(c.__module__.startswith("torch.nn") and c.__name__ == "Module"
              for c in type(value).__mro__)
+
+
+is_torch_tensor = _is_torch_tensor
+is_torch_module = _is_torch_module
 
 
 def array(
@@ -96,7 +107,8 @@ def array(
       host = np.asarray(value) if not hasattr(value, "__jax_array__") else value
     except (TypeError, ValueError) as e:
       raise TypeError(f"{name} must be an array, got {_describe(value)} ({e})") from None
-    if isinstance(host, np.ndarray) and host.dtype.kind in "OUSVMm":
+    if isinstance(host, np.ndarray) and (host.dtype.kind in "OUSMm" or (
+        host.dtype.kind == "V" and not _KIND_TEST["any"](host.dtype))):  # bfloat16 is "V"
       raise TypeError(f"{name} must be an array of numbers, got {_describe(value)}")
     try:
       x = jnp.asarray(host)
@@ -114,6 +126,25 @@ def array(
   if not _KIND_TEST[kind](dt):
     raise TypeError(f"{name} must have {_KIND_WORDS[kind]}, got dtype {dt}")
   return x
+
+
+def from_torch(tensor: Any, name: str) -> jax.Array:
+  """A floating-point ``torch.Tensor`` (any device) as a ``jax.Array`` of the same dtype.
+
+  NumPy has no bfloat16, so a bfloat16 tensor travels as float32 (exactly) and is cast back.
+
+  Raises:
+    TypeError: for a tensor that is not floating point.
+  """
+  import torch  # only reached with a tensor in hand
+
+  tensor = tensor.detach().cpu()
+  if tensor.is_complex() or not tensor.is_floating_point():
+    raise TypeError(
+        f"{name} must have {_KIND_WORDS['floating']}, got a torch.Tensor of dtype {tensor.dtype}")
+  if tensor.dtype == torch.bfloat16:
+    return jnp.asarray(tensor.float().numpy(), dtype=jnp.bfloat16)
+  return jnp.asarray(tensor.numpy())
 
 
 def integer(value: Any, name: str, *, minimum: Optional[int] = None) -> int:

@@ -16,28 +16,25 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxup._src import geometry
-from jaxup._src import porting
+from jaxup._src import checks, geometry, lowering as _lowering
 from jaxup._src.layout import Layout, parse_layout
 
 
 def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
   """Shared static checks of ``conv`` and ``conv_transpose``; returns arrays and layout."""
-  x = jnp.asarray(x)
-  kernel = jnp.asarray(kernel)
+  x = checks.array(x, "x", kind="floating")
+  kernel = checks.array(
+      kernel, "kernel", kind="floating",
+      torch_hint="convert PyTorch weights with jaxup.kernel_from_torch(module.weight)")
+  groups = checks.integer(groups, "groups", minimum=1)
   lay = parse_layout(layout, x.ndim)
   n = lay.num_spatial
-  for name, a in (("x", x), ("kernel", kernel)):
-    if not jnp.issubdtype(a.dtype, jnp.inexact):
-      raise TypeError(f"{name} must have a floating-point dtype, got {a.dtype}")
   expected = ("(*spatial, out_channels // groups, in_channels)" if transpose
               else "(*spatial, in_channels // groups, out_channels)")
   chex.assert_rank(
       kernel, n + 2, exception_type=ValueError,
       custom_message=f"kernel has rank {kernel.ndim} (shape {kernel.shape}) but x has {n} "
       f"spatial axes (layout {lay.spec!r}); expected rank {n + 2}: {expected}")
-  if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-    raise ValueError(f"groups={groups!r} must be a positive int")
   channels = lay.channels(x.shape)
   if transpose:
     if kernel.shape[-1] != channels:
@@ -47,10 +44,10 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
           "(*spatial, out_channels // groups, in_channels)"
       )
     if channels % groups:
-      raise ValueError(f"groups={groups} must divide the input channels ({channels})")
+      raise ValueError(f"groups must divide the input channels ({channels}), got {groups}")
   else:
     if channels % groups:
-      raise ValueError(f"groups={groups} must divide the input channels ({channels})")
+      raise ValueError(f"groups must divide the input channels ({channels}), got {groups}")
     if kernel.shape[-2] * groups != channels:
       raise ValueError(
           f"x has {channels} channels but kernel shape {kernel.shape} expects "
@@ -59,18 +56,10 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
       )
     if kernel.shape[-1] % groups:
       raise ValueError(
-          f"groups={groups} must divide the output channels (kernel.shape[-1] = "
-          f"{kernel.shape[-1]})"
-      )
+          f"groups must divide the output channels (kernel.shape[-1] = {kernel.shape[-1]}), "
+          f"got {groups}")
   dtype = jnp.result_type(x, kernel)
-  return x.astype(dtype), kernel.astype(dtype), lay
-
-
-def _batched(x: jax.Array, lay: Layout) -> tuple[jax.Array, Layout]:
-  """Adds a leading batch axis for lax when the layout has none."""
-  if lay.batch_axis is None:
-    return x[None], lay.with_batch()
-  return x, lay
+  return x.astype(dtype), kernel.astype(dtype), groups, lay
 
 
 def conv(
@@ -83,6 +72,7 @@ def conv(
     groups: int = 1,
     layout: Optional[str] = None,
     precision: lax.PrecisionLike = None,
+    lowering: str = "auto",
 ) -> jax.Array:
   r"""N-d strided cross-correlation: the downsampler that ``conv_transpose`` transposes.
 
@@ -106,16 +96,29 @@ def conv(
     groups: the number of channel groups (``feature_group_count``).
     layout: the layout of ``x`` (and of the output), e.g. ``"NCHW"`` or ``"HWC"``; ``None``
       is channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
-    precision: passed to ``lax.conv_general_dilated``.
+    precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
+    lowering: how the convolution is computed, ``"auto"``, ``"xla"`` or ``"matmul"`` (any
+      case). ``"xla"`` is ``lax.conv_general_dilated``; ``"matmul"`` is an im2col of static
+      strided slices and one matrix product. ``"auto"`` picks ``"matmul"`` on CPU when every
+      image has at most 16 output positions (where XLA:CPU's convolution is slow: 3x3 512->512
+      on a 2x4 image is about 50x slower than the product) or the windows do not overlap
+      (``prod(K) <= prod(stride)``, 1x1 kernels included), and ``"xla"`` otherwise and on GPU
+      and TPU; the choice is made from static shapes when the program is lowered for its
+      platform. Results differ only by float rounding.
 
   Returns:
     The convolution, in the layout of ``x``, with dtype ``result_type(x, kernel)``.
 
+  Gradients never use an input-dilated convolution: the gradient in ``x`` is
+  :func:`conv_transpose` (sub-pixel), the gradient in ``kernel`` a correlation of ``x`` with the
+  cotangent, each lowered by the same rule, so ``jax.grad``, ``jax.jvp``, ``jax.vmap`` and
+  ``jax.linear_transpose`` compose to any order.
+
   Raises:
-    TypeError: for non-floating inputs or a non-string layout.
+    TypeError: for non-floating inputs or a non-string layout or lowering.
     ValueError: for a kernel whose rank or channels do not fit ``x``, ``groups`` that do not
-      divide the channels, non-positive stride or dilation, malformed padding or layout, or a
-      dilated kernel larger than the padded input.
+      divide the channels, non-positive stride or dilation, malformed padding or layout, a
+      dilated kernel larger than the padded input, or an unknown lowering.
 
   Example:
     The seed's example: a (5, 5, 3) image and a (3, 3, 3) kernel at stride 1 give a 3x3 map.
@@ -132,7 +135,7 @@ def conv(
      [27. 27. 27.]
      [27. 27. 27.]]
   """
-  x, kernel, lay = _check_inputs(x, kernel, groups, layout, transpose=False)
+  x, kernel, groups, lay = _check_inputs(x, kernel, groups, layout, transpose=False)
   n = lay.num_spatial
   strides = geometry.normalize_ints(stride, n, "stride")
   dilations = geometry.normalize_ints(dilation, n, "dilation")
@@ -140,14 +143,16 @@ def conv(
       geometry.normalize_padding(padding, n), lay.spatial_shape(x.shape),
       kernel.shape[:n], strides, dilations)
   # Validates that every axis has at least one output position.
-  geometry.conv_output_size(lay.spatial_shape(x.shape), kernel.shape[:n], stride=strides,
+  outs = geometry.conv_output_size(lay.spatial_shape(x.shape), kernel.shape[:n], stride=strides,
                             padding=pads, dilation=dilations)
-  xb, lay_b = _batched(x, lay)
-  y = lax.conv_general_dilated(
-      xb, kernel, window_strides=strides, padding=pads, rhs_dilation=dilations,
-      dimension_numbers=lay_b.conv_dimension_numbers(), feature_group_count=groups,
-      precision=precision)
-  return y if lay.batch_axis is not None else y[0]
+  lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  sizes = lay.spatial_shape(x.shape)
+  geom = _lowering.Geometry(
+      sizes=tuple(sizes), out_sizes=tuple(outs), kernel_sizes=tuple(kernel.shape[:n]),
+      strides=strides, lows=tuple(lo for lo, _ in pads), dilations=dilations, groups=groups)
+  y = _lowering.correlate(_to_channels_last(x, lay), kernel, geom, lowering=lowering,
+                          precision=precision)
+  return _from_channels_last(y, lay)
 
 
 def _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding, output_padding,
@@ -182,11 +187,7 @@ def _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding, output
     return outs, lows
 
   pads = geometry.resolve_padding(padding, sizes, kernel_sizes, strides, dilations)
-  for op, s, d in zip(out_pads, strides, dilations):
-    if op >= max(s, d):
-      raise ValueError(
-          f"output_padding={output_padding!r} must be smaller than the stride ({strides}) or "
-          f"the dilation ({dilations}) along each axis")
+  geometry.check_output_padding(out_pads, strides, dilations, output_padding)
   if output_size is None:
     outs = geometry.conv_transpose_output_size(
         sizes, kernel_sizes, stride=strides, padding=pads, output_padding=out_pads,
@@ -215,6 +216,7 @@ def conv_transpose(
     groups: int = 1,
     layout: Optional[str] = None,
     precision: lax.PrecisionLike = None,
+    lowering: str = "auto",
 ) -> jax.Array:
   r"""Transposed convolution, defined as the VJP of :func:`conv` with the same kernel.
 
@@ -264,17 +266,30 @@ def conv_transpose(
     dilation: the kernel dilation, an int or one per spatial axis.
     groups: the number of channel groups.
     layout: the layout of ``x`` and of the output; ``None`` is channels-last with a batch axis.
-    precision: passed to ``lax.conv_general_dilated``.
+    precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
+    lowering: ``"auto"``, ``"xla"`` or ``"matmul"`` (any case). ``"xla"`` is the sub-pixel
+      form below around ``lax.conv_general_dilated``; ``"matmul"`` is col2im: one matrix
+      product of ``x`` with every kernel tap, then an overlap-add of the taps' slabs placed by
+      ``lax.pad``. ``"auto"`` picks ``"matmul"`` on CPU when every input image has at most 16
+      positions or ``prod(K) <= 2.25 prod(stride)`` (kernel 2 or 3 at stride 2), the sub-pixel
+      form otherwise (its inner convolution by the rule of :func:`conv`) and on GPU and TPU.
 
   Returns:
     The transposed convolution, in the layout of ``x``, dtype ``result_type(x, kernel)``.
 
+  The sub-pixel form: every output phase (position modulo the stride) is a stride-1
+  correlation of ``x`` with the kernel taps that reach it, all phases in one convolution whose
+  kernel is re-laid out by static pads, reshapes and flips, then interleaved (depth to space).
+  Neither form multiplies an inserted zero, gathers or uses an input-dilated convolution; a
+  kernel equal to the stride (the U-Net 2x2 stride-2 layer) is one matrix product whose taps
+  land on disjoint phases. Its gradients are :func:`conv` (in ``x``) and the kernel-gradient correlation (in ``kernel``).
+
   Raises:
-    TypeError: for non-floating inputs or a non-string layout.
+    TypeError: for non-floating inputs or a non-string layout or lowering.
     ValueError: for a kernel whose rank or channels do not fit ``x``, ``groups`` that do not
       divide the channels, non-positive stride or dilation, malformed padding or layout, an
-      ``output_padding`` not smaller than the stride or the dilation, or an unreachable
-      ``output_size``.
+      ``output_padding`` not smaller than the stride or the dilation, an unreachable
+      ``output_size``, or an unknown lowering.
 
   Example:
     The seed's example: a 2x2 input and a 2x2 kernel of fives at stride 1.
@@ -290,7 +305,7 @@ def conv_transpose(
     >>> jaxup.conv_transpose_output_size((2, 2), 2)
     (3, 3)
   """
-  x, kernel, lay = _check_inputs(x, kernel, groups, layout, transpose=True)
+  x, kernel, groups, lay = _check_inputs(x, kernel, groups, layout, transpose=True)
   n = lay.num_spatial
   strides = geometry.normalize_ints(stride, n, "stride")
   dilations = geometry.normalize_ints(dilation, n, "dilation")
@@ -300,8 +315,12 @@ def conv_transpose(
   outs, lows = _transpose_geometry(sizes, kernel_sizes, strides, dilations, padding,
                                    output_padding, output_size)
 
-  y = _subpixel_transpose(_to_channels_last(x, lay), _swap_in_out(kernel, n, groups), sizes,
-                          outs, lows, strides, dilations, groups, precision)
+  lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  geom = _lowering.Geometry(
+      sizes=tuple(outs), out_sizes=tuple(sizes), kernel_sizes=tuple(kernel_sizes),
+      strides=strides, lows=tuple(lows), dilations=dilations, groups=groups)
+  y = _lowering.correlate_transpose(_to_channels_last(x, lay), kernel, geom,
+                                    lowering=lowering, precision=precision)
   return _from_channels_last(y, lay)
 
 
@@ -320,86 +339,6 @@ def _from_channels_last(y: jax.Array, lay: Layout) -> jax.Array:
   return y if lay.batch_axis is not None else y[0]
 
 
-def _swap_in_out(kernel: jax.Array, n: int, groups: int) -> jax.Array:
-  """``[*K, C_out // g, C_in]`` forward kernel -> ``[*K, C_in // g, C_out]``, per group."""
-  *k, out_per_group, in_channels = kernel.shape
-  kernel = kernel.reshape(*k, out_per_group, groups, in_channels // groups)
-  kernel = jnp.swapaxes(kernel, n, n + 2)
-  return kernel.reshape(*k, in_channels // groups, groups * out_per_group)
-
-
-def _phase_table(kernel_size: int, stride: int, dilation: int) -> np.ndarray:
-  """Which kernel tap feeds each (window position, output phase) of the sub-pixel kernel.
-
-  Output position ``m = q * stride + r`` (padded coordinates) receives ``x[j] * w[k]`` exactly
-  when ``j * stride + k * dilation = m``: tap ``k`` feeds phase ``r = k * dilation % stride``
-  and reads ``x[q - t]`` with ``t = k * dilation // stride``. As a correlation over a window of
-  ``T = t_max + 1`` input positions, window position ``u`` holds tap ``t = t_max - u``.
-
-  Returns:
-    An int array ``[T, stride]`` of tap indices, ``kernel_size`` where no tap belongs.
-  """
-  t_max = (kernel_size - 1) * dilation // stride
-  table = np.full((t_max + 1, stride), kernel_size, dtype=np.int32)
-  for k in range(kernel_size):
-    table[t_max - k * dilation // stride, k * dilation % stride] = k
-  return table
-
-
-def _subpixel_transpose(x, kernel, sizes, outs, lows, strides, dilations, groups, precision):
-  """The transposed convolution as one stride-1 convolution and a depth-to-space shuffle.
-
-  ``x`` is ``[N, *S, C_in]`` and ``kernel`` ``[*K, C_in // g, C_out]`` (not flipped). The
-  textbook form, a convolution of the stride-dilated input with the flipped kernel, multiplies
-  the inserted zeros; here every output phase ``r`` (position modulo the stride) gets its own
-  output channels, computed from the kernel taps that reach it, so the work is done at the
-  input's resolution and the phases are interleaved afterwards.
-  """
-  n = len(sizes)
-  tables = [_phase_table(k, s, d) for k, s, d in zip(kernel.shape[:n], strides, dilations)]
-  # Gather the sub-pixel kernel [*T, *strides, C_in // g, C_out] axis by axis; index K of
-  # each axis is a zero tap.
-  sub = kernel
-  for axis, table in enumerate(tables):
-    sub = jnp.pad(sub, [(0, 1) if a == axis else (0, 0) for a in range(sub.ndim)])
-    sub = jnp.take(sub, table.reshape(-1), axis=axis)
-    sub = sub.reshape(*sub.shape[:axis], *table.shape, *sub.shape[axis + 1:])
-    sub = jnp.moveaxis(sub, axis + 1, n + axis)  # the phase axis goes after the window axes
-  # [*T, *R, C_in // g, C_out] -> [*T, C_in // g, groups * prod(R) * (C_out // g)].
-  c_in_g, c_out = sub.shape[-2:]
-  sub = sub.reshape(*sub.shape[:-1], groups, c_out // groups)
-  sub = jnp.moveaxis(sub, tuple(range(n, 2 * n)), tuple(range(n + 2, 2 * n + 2)))
-  sub = sub.reshape(*sub.shape[:n], c_in_g, -1)
-
-  # Every phase covers the same rows q of the padded output m = q * s + r with
-  # m in [lo, lo + out): q in [q0, q0 + qn); row q reads x[q - t_max : q + 1].
-  q0 = [lo // s for lo, s in zip(lows, strides)]
-  qn = [-(-(lo + o) // s) - a for lo, o, s, a in zip(lows, outs, strides, q0)]
-  pads = [(t.shape[0] - 1 - a, a + m - i) for t, a, m, i in zip(tables, q0, qn, sizes)]
-  y = lax.conv_general_dilated(
-      x, sub, window_strides=(1,) * n, padding=pads,
-      dimension_numbers=_CHANNELS_LAST[n],
-      feature_group_count=groups, precision=precision)
-
-  # Depth to space: [N, *Q, g, *R, C_out // g] -> [N, Q1 * R1, ..., C_out], then crop.
-  batch = y.shape[0]
-  y = y.reshape(batch, *qn, groups, *strides, c_out // groups)
-  perm = [0]
-  for a in range(n):
-    perm += [1 + a, 2 + n + a]
-  perm += [1 + n, 2 + 2 * n]
-  y = jnp.transpose(y, perm).reshape(batch, *(m * s for m, s in zip(qn, strides)), c_out)
-  starts = [0] + [lo - a * s for lo, a, s in zip(lows, q0, strides)] + [0]
-  return lax.slice(y, starts, [b + e for b, e in zip(starts, y.shape[:1] + tuple(outs) + (c_out,))])
-
-
-_CHANNELS_LAST = {
-    1: ("NWC", "WIO", "NWC"),
-    2: ("NHWC", "HWIO", "NHWC"),
-    3: ("NDHWC", "DHWIO", "NDHWC"),
-}
-
-
 def kernel_from_torch(weight) -> jax.Array:
   """Converts a PyTorch convolution weight to a jaxup kernel.
 
@@ -411,16 +350,15 @@ def kernel_from_torch(weight) -> jax.Array:
   unchanged.
 
   Args:
-    weight: a ``torch.Tensor`` (any device and float dtype, bfloat16 included; it is detached
-      and copied to the host) or an array of rank 3 to 5. A module is refused: pass its
-      ``.weight``, or load the whole layer with ``from_torch`` of ``jaxup.flax``, ``jaxup.nnx``,
-      ``jaxup.haiku`` or ``jaxup.equinox``.
+    weight: a ``torch.Tensor`` (any device; it is detached and copied to the host; bfloat16
+      included) or a floating-point array of rank 3 to 5.
 
   Returns:
     The kernel as a ``jax.Array`` of the weight's dtype.
 
   Raises:
-    TypeError: if ``weight`` is a module or not numeric.
+    TypeError: if ``weight`` is not a floating-point tensor or array (a PyTorch module instead
+      of its ``module.weight`` included).
     ValueError: if ``weight`` does not have rank 3, 4 or 5.
 
   Example:
@@ -430,4 +368,16 @@ def kernel_from_torch(weight) -> jax.Array:
     >>> jaxup.kernel_from_torch(weight).shape
     (5, 4, 3, 8)
   """
-  return porting.kernel_from_torch_weight(weight)
+  if checks.is_torch_module(weight):
+    raise TypeError(
+        f"weight must be a convolution weight tensor, got {checks.describe(weight)}; pass "
+        "module.weight, or build the whole layer with from_torch(module) from jaxup.flax, "
+        "jaxup.nnx, jaxup.haiku or jaxup.equinox")
+  if checks.is_torch_tensor(weight):
+    weight = checks.from_torch(weight, "weight")
+  weight = checks.array(weight, "weight", kind="floating")
+  checks.rank(weight, "weight", (3, 4, 5),
+              "a PyTorch convolution weight [C_out, C_in // groups, *K] or "
+              "[C_in, C_out // groups, *K]")
+  return jnp.moveaxis(weight, (0, 1), (-1, -2))
+

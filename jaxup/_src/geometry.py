@@ -7,10 +7,9 @@ strings ``"SAME"`` and ``"VALID"``. Everything here is static Python, evaluated 
 
 from __future__ import annotations
 
-import operator
 from typing import Sequence, Union
 
-import numpy as np
+from jaxup._src import checks
 
 IntOrSeq = Union[int, Sequence[int]]
 Padding = Union[str, int, Sequence[Union[int, Sequence[int]]]]
@@ -21,17 +20,7 @@ PADDING_STRINGS = ("SAME", "VALID")
 
 def _is_scalar(value) -> bool:
   """Whether ``value`` is one number (a Python/NumPy scalar or a 0-d array), not a sequence."""
-  return not isinstance(value, (str, bytes)) and not hasattr(value, "__len__") and (
-      getattr(value, "ndim", 0) == 0)
-
-
-def _as_int(value, name: str) -> int:
-  if isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{name} must be an integer, got {value!r}")
-  try:
-    return operator.index(value)
-  except TypeError:
-    raise TypeError(f"{name} must be an integer, got {value!r}") from None
+  return checks._is_scalar(value)
 
 
 def normalize_ints(
@@ -39,33 +28,14 @@ def normalize_ints(
 ) -> tuple[int, ...]:
   """An int or a sequence of ``num_spatial`` ints as a tuple, each ``>= minimum``.
 
+  A thin name for :func:`jaxup._src.checks.ints`, which every operator shares.
+
   >>> normalize_ints(2, 3, "stride")
   (2, 2, 2)
   >>> normalize_ints((1, 2), 2, "stride")
   (1, 2)
   """
-  if isinstance(value, (str, bytes)):
-    raise TypeError(f"{name} must be an int or a sequence of {num_spatial} ints, got {value!r}")
-  if _is_scalar(value):
-    values = (_as_int(value, name),) * num_spatial
-  else:
-    try:
-      seq = tuple(value)
-    except TypeError:
-      raise TypeError(
-          f"{name} must be an int or a sequence of {num_spatial} ints, got {value!r}"
-      ) from None
-    if len(seq) != num_spatial:
-      raise ValueError(
-          f"{name}={value!r} has length {len(seq)}; expected one value per spatial axis "
-          f"({num_spatial})"
-      )
-    values = tuple(_as_int(v, name) for v in seq)
-  for v in values:
-    if v < minimum:
-      kind = "positive" if minimum == 1 else f">= {minimum}"
-      raise ValueError(f"{name}={value!r} must be {kind}")
-  return values
+  return checks.ints(value, num_spatial, name, minimum=minimum)
 
 
 def normalize_padding(
@@ -89,43 +59,42 @@ def normalize_padding(
   >>> normalize_padding("same", 2)
   'SAME'
   """
+  expected = "an int, per-axis ints or per-axis (lo, hi) pairs"
+  if allow_strings:
+    expected += " or one of " + ", ".join(repr(p) for p in PADDING_STRINGS)
   if isinstance(padding, str):
-    upper = padding.upper()
-    if not allow_strings or upper not in PADDING_STRINGS:
-      expected = "an int, per-axis ints or per-axis (lo, hi) pairs"
-      if allow_strings:
-        expected += " or one of " + ", ".join(repr(s) for s in PADDING_STRINGS)
-      raise ValueError(f"{name}={padding!r} is not valid; expected {expected}")
-    return upper
+    if not allow_strings:
+      raise ValueError(f"{name} must be {expected}, got {padding!r}")
+    return checks.choice(padding, name, PADDING_STRINGS)
+  minimum = None if allow_negative else 0
+  if padding is None or isinstance(padding, (bytes, dict, set)):
+    raise TypeError(f"{name} must be {expected}, got {checks.describe(padding)}")
   if _is_scalar(padding):
-    p = _as_int(padding, name)
-    pairs = ((p, p),) * num_spatial
-  else:
-    try:
-      seq = tuple(padding)
-    except TypeError:
-      raise TypeError(f"{name} must be an int, a sequence or a string, got {padding!r}") from None
-    if len(seq) != num_spatial:
+    p = checks.integer(padding, name, minimum=minimum)
+    return ((p, p),) * num_spatial
+  try:
+    seq = tuple(padding)
+  except TypeError:
+    raise TypeError(f"{name} must be {expected}, got {checks.describe(padding)}") from None
+  if len(seq) != num_spatial:
+    raise ValueError(
+        f"{name} must be {expected} with one entry per spatial axis ({num_spatial}), got "
+        f"{checks.describe(padding)} of length {len(seq)}")
+  pairs = []
+  for item in seq:
+    if _is_scalar(item):
+      p = checks.integer(item, name, minimum=minimum)
+      pairs.append((p, p))
+      continue
+    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__"):
+      raise TypeError(f"{name} must be {expected}, got {checks.describe(padding)}")
+    item = tuple(item)
+    if len(item) != 2:
       raise ValueError(
-          f"{name}={padding!r} has length {len(seq)}; expected one entry per spatial axis "
-          f"({num_spatial}), each an int or a (lo, hi) pair"
-      )
-    pairs = []
-    for item in seq:
-      if _is_scalar(item):
-        p = _as_int(item, name)
-        pairs.append((p, p))
-      else:
-        item = tuple(item)
-        if len(item) != 2:
-          raise ValueError(
-              f"{name}={padding!r} has an entry {item!r} that is not an int or a (lo, hi) pair"
-          )
-        pairs.append((_as_int(item[0], name), _as_int(item[1], name)))
-    pairs = tuple(pairs)
-  if not allow_negative and any(lo < 0 or hi < 0 for lo, hi in pairs):
-    raise ValueError(f"{name}={padding!r} must be non-negative")
-  return pairs
+          f"{name} must be {expected}, got {checks.describe(padding)} with an entry "
+          f"{item!r} that is not an int or a (lo, hi) pair")
+    pairs.append(tuple(checks.integer(v, name, minimum=minimum) for v in item))
+  return tuple(pairs)
 
 
 def same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -160,13 +129,6 @@ def resolve_padding(
   return tuple(padding)
 
 
-def _check_positive_scalar(value, name: str):
-  value = _as_int(value, name)
-  if value < 1:
-    raise ValueError(f"{name}={value!r} must be positive")
-  return value
-
-
 def _spatial_args(size, padding, kernel_size, stride, dilation, output_padding=0):
   """Normalises the arguments of the output-size formulas to per-axis tuples.
 
@@ -176,21 +138,26 @@ def _spatial_args(size, padding, kernel_size, stride, dilation, output_padding=0
   """
   scalar = _is_scalar(size)
   if scalar:
-    size = (_check_positive_scalar(size, "size"),)
-    if not isinstance(padding, str):
-      padding = (tuple(padding),) if not _is_scalar(padding) else (padding,)
-    kernel_size, stride, dilation = (
-        (_check_positive_scalar(v, name),) if _is_scalar(v) else v
-        for v, name in ((kernel_size, "kernel_size"), (stride, "stride"), (dilation, "dilation")))
-    if _is_scalar(output_padding):
-      output_padding = (output_padding,)
-  n = len(tuple(size))
+    size = (checks.integer(size, "size", minimum=1),)
+    if not isinstance(padding, str) and padding is not None:
+      if hasattr(padding, "__len__") and len(padding) == 2:
+        padding = (padding,)  # one (lo, hi) pair for the one axis
+    kernel_size, stride, dilation, output_padding = (
+        (v,) if _is_scalar(v) else v
+        for v in (kernel_size, stride, dilation, output_padding))
+  if size is None or isinstance(size, (str, bytes)) or not hasattr(size, "__len__"):
+    raise TypeError(f"size must be an int or a sequence of ints, got {checks.describe(size)}")
+  n = len(size)
+  if n == 0:
+    raise ValueError("size must be an int or a non-empty sequence of ints, got ()")
   sizes = normalize_ints(size, n, "size")
   kernel_sizes = normalize_ints(kernel_size, n, "kernel_size")
   strides = normalize_ints(stride, n, "stride")
   dilations = normalize_ints(dilation, n, "dilation")
   output_paddings = normalize_ints(output_padding, n, "output_padding", minimum=0)
   pads = normalize_padding(padding, n)
+  if pads == "SAME" and any(output_paddings):
+    raise ValueError(f"output_padding must be 0 with padding='SAME', got {output_padding!r}")
   pads = resolve_padding(pads, sizes, kernel_sizes, strides, dilations)
   return scalar, sizes, pads, kernel_sizes, strides, dilations, output_paddings
 
@@ -278,11 +245,12 @@ def conv_transpose_output_size(
   """
   if isinstance(padding, str):
     raise ValueError(
-        f"padding={padding!r}: the transposed output size needs explicit padding; for 'SAME' "
-        "it is size * stride"
+        f"padding must be an int, per-axis ints or (lo, hi) pairs (the transposed output size "
+        f"needs explicit padding; for 'SAME' it is size * stride), got {padding!r}"
     )
   scalar, sizes, pads, ks, ss, ds, ops = _spatial_args(
       size, padding, kernel_size, stride, dilation, output_padding)
+  check_output_padding(ops, ss, ds, output_padding)
   out = []
   for n, (lo, hi), k, s, d, op in zip(sizes, pads, ks, ss, ds, ops):
     m = (n - 1) * s - lo - hi + d * (k - 1) + op + 1
@@ -295,32 +263,28 @@ def conv_transpose_output_size(
   return out[0] if scalar else tuple(out)
 
 
+def check_output_padding(output_paddings, strides, dilations, given=None) -> None:
+  """Raises unless every ``output_padding`` is smaller than the stride or the dilation.
+
+  This is PyTorch's rule for ``ConvTranspose``: larger values would not give one of the
+  input sizes the forward convolution maps to the transposed input.
+  """
+  for op, s, d in zip(output_paddings, strides, dilations):
+    if op >= max(s, d):
+      given = output_paddings if given is None else given
+      raise ValueError(
+          f"output_padding must be smaller than the stride ({tuple(strides)}) or the dilation "
+          f"({tuple(dilations)}) along each axis, got {given!r}")
+
+
 def normalize_floats(value, num_spatial: int, name: str) -> tuple[float, ...]:
   """A positive finite number or a sequence of ``num_spatial`` of them as a tuple of floats.
+
+  A thin name for :func:`jaxup._src.checks.numbers`.
 
   >>> normalize_floats(2, 2, "scale")
   (2.0, 2.0)
   >>> normalize_floats((0.5, 1.5), 2, "scale")
   (0.5, 1.5)
   """
-  expected = f"a positive number or a sequence of {num_spatial} positive numbers"
-  if isinstance(value, (str, bytes)):
-    raise TypeError(f"{name} must be {expected}, got {value!r}")
-  seq = (value,) * num_spatial if _is_scalar(value) else value
-  try:
-    seq = tuple(seq)
-  except TypeError:
-    raise TypeError(f"{name} must be {expected}, got {value!r}") from None
-  if len(seq) != num_spatial:
-    raise ValueError(
-        f"{name}={value!r} has length {len(seq)}; expected one value per spatial axis "
-        f"({num_spatial})"
-    )
-  values = []
-  for v in seq:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-      raise TypeError(f"{name} must be {expected}, got {value!r}")
-    if not (np.isfinite(v) and v > 0):
-      raise ValueError(f"{name}={value!r} must be positive and finite")
-    values.append(float(v))
-  return tuple(values)
+  return checks.numbers(value, num_spatial, name, positive=True)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import geometry
 from jaxup._src.layout import parse_layout
 from jaxup._src.max_pool import check_index_range, plane_strides
@@ -33,15 +34,14 @@ def _prepare(indices, input_size, dtype, layout, largest):
   """Validates the common arguments; returns the indices, parsed layout, spatial input sizes,
   result dtype, batch and channel coordinates (arrays, or 0 when the axis is absent) and the
   channel count. ``largest(batch, channels, plane)`` is the largest index of the result."""
-  indices = jnp.asarray(indices)
-  if not jnp.issubdtype(indices.dtype, jnp.integer):
-    raise TypeError(f"indices must have an integer dtype, got {indices.dtype.name}")
+  indices = checks.array(indices, "indices", kind="integer")
   spec = parse_layout(layout, indices.ndim, require_channels=False)
-  sizes = geometry.normalize_ints(input_size, spec.num_spatial, "input_size")
+  sizes = checks.ints(input_size, spec.num_spatial, "input_size")
   check_index_range(sizes, "input_size")
-  dtype = indices.dtype if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
-  if not jnp.issubdtype(dtype, jnp.integer):
-    raise TypeError(f"dtype must be an integer dtype, got {np.dtype(dtype).name}")
+  if dtype is None:
+    dtype = indices.dtype
+  else:
+    dtype = jax.dtypes.canonicalize_dtype(checks.dtype(dtype, "dtype", kind="integer"))
   batch = 1 if spec.batch_axis is None else indices.shape[spec.batch_axis]
   channels = spec.channels(indices.shape) or 1
   top = largest(batch, channels, math.prod(sizes))
@@ -56,9 +56,13 @@ def _prepare(indices, input_size, dtype, layout, largest):
           coordinate(spec.channel_axis), channels)
 
 
-def _check_flag(value, name: str, allowed) -> None:
-  if value not in allowed or isinstance(value, float):
-    raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+def _storage_order(value) -> int:
+  """ONNX's ``storage_order`` attribute: the int 0 (row-major) or 1 (column-major)."""
+  value = checks.integer(value, "storage_order")
+  if value not in (0, 1):
+    raise ValueError(
+        f"storage_order must be 0 (row-major) or 1 (column-major), got {value!r}")
+  return value
 
 
 def _reorder(flat, sizes, from_strides, to_strides):
@@ -101,8 +105,10 @@ def indices_to_tf(
     The TensorFlow indices, same shape as ``indices``.
 
   Raises:
-    TypeError: if ``indices`` or ``dtype`` is not an integer type.
-    ValueError: if the layout or ``input_size`` does not fit, or ``dtype`` is too narrow.
+    TypeError: if ``indices`` are not integers, ``dtype`` is not a dtype or
+      ``include_batch_in_index`` is not a bool.
+    ValueError: if ``dtype`` is not an integer dtype or is too narrow, or the layout or
+      ``input_size`` does not fit.
 
   Example:
     >>> import jax.numpy as jnp
@@ -110,7 +116,7 @@ def indices_to_tf(
     >>> print(indices_to_tf(indices, (4, 4)).ravel().tolist())
     [10, 1, 4, 7, 18, 25, 28, 31]
   """
-  _check_flag(include_batch_in_index, "include_batch_in_index", (False, True))
+  include_batch_in_index = checks.boolean(include_batch_in_index, "include_batch_in_index")
   largest = lambda n, c, s: (n if include_batch_in_index else 1) * s * c - 1
   indices, _, sizes, _, batch, channel, channels = _prepare(
       indices, input_size, dtype, layout, largest)
@@ -144,8 +150,10 @@ def indices_from_tf(
     Plane offsets for ``jaxup.max_unpool``, same shape as ``indices``.
 
   Raises:
-    TypeError: if ``indices`` or ``dtype`` is not an integer type.
-    ValueError: if the layout or ``input_size`` does not fit, or ``dtype`` is too narrow.
+    TypeError: if ``indices`` are not integers, ``dtype`` is not a dtype or
+      ``include_batch_in_index`` is not a bool.
+    ValueError: if ``dtype`` is not an integer dtype or is too narrow, or the layout or
+      ``input_size`` does not fit.
 
   Example:
     >>> import jax.numpy as jnp
@@ -153,7 +161,7 @@ def indices_from_tf(
     >>> print(indices_from_tf(tf_indices, (4, 4)).ravel().tolist())
     [5, 0, 2, 3, 9, 12, 14, 15]
   """
-  _check_flag(include_batch_in_index, "include_batch_in_index", (False, True))
+  include_batch_in_index = checks.boolean(include_batch_in_index, "include_batch_in_index")
   indices, _, sizes, _, batch, _, channels = _prepare(
       indices, input_size, dtype, layout, lambda n, c, s: s - 1)
   plane = indices // channels
@@ -189,9 +197,10 @@ def indices_to_onnx(
     The ONNX indices, same shape and layout as ``indices``.
 
   Raises:
-    TypeError: if ``indices`` or ``dtype`` is not an integer type.
-    ValueError: if the layout, ``input_size`` or ``storage_order`` is invalid, or ``dtype``
-      is too narrow.
+    TypeError: if ``indices`` are not integers, ``dtype`` is not a dtype or
+      ``storage_order`` is not an int (``True`` included).
+    ValueError: if ``dtype`` is not an integer dtype or is too narrow, ``storage_order`` is
+      not 0 or 1, or the layout or ``input_size`` does not fit.
 
   Example:
     >>> import jax.numpy as jnp
@@ -201,7 +210,7 @@ def indices_to_onnx(
     >>> print(indices_to_onnx(indices, (4, 4), storage_order=1, layout="NHW").tolist())
     [[[5, 8], [6, 11]], [[16, 28], [19, 31]]]
   """
-  _check_flag(storage_order, "storage_order", (0, 1))
+  storage_order = _storage_order(storage_order)
   indices, _, sizes, _, batch, channel, channels = _prepare(
       indices, input_size, dtype, layout, lambda n, c, s: n * c * s - 1)
   if storage_order == 1:
@@ -234,9 +243,10 @@ def indices_from_onnx(
     Plane offsets for ``jaxup.max_unpool``, same shape as ``indices``.
 
   Raises:
-    TypeError: if ``indices`` or ``dtype`` is not an integer type.
-    ValueError: if the layout, ``input_size`` or ``storage_order`` is invalid, or ``dtype``
-      is too narrow.
+    TypeError: if ``indices`` are not integers, ``dtype`` is not a dtype or
+      ``storage_order`` is not an int (``True`` included).
+    ValueError: if ``dtype`` is not an integer dtype or is too narrow, ``storage_order`` is
+      not 0 or 1, or the layout or ``input_size`` does not fit.
 
   Example:
     >>> import jax.numpy as jnp
@@ -244,7 +254,7 @@ def indices_from_onnx(
     >>> print(indices_from_onnx(onnx_indices, (4, 4), storage_order=1, layout="NHW").tolist())
     [[[5, 2], [9, 14]], [[0, 3], [12, 15]]]
   """
-  _check_flag(storage_order, "storage_order", (0, 1))
+  storage_order = _storage_order(storage_order)
   indices, _, sizes, _, _, _, _ = _prepare(
       indices, input_size, dtype, layout, lambda n, c, s: s - 1)
   plane = indices % math.prod(sizes)

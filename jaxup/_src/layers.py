@@ -37,13 +37,14 @@ def conv_transpose_kernel_shape(
 def conv_transpose_kernel_shape_for(num_spatial: int, in_features: int, features: int,
                                     kernel_size, groups: int) -> tuple[int, ...]:
   """``[*K, features // groups, in_features]``, checking that ``groups`` divides both."""
-  if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-    raise ValueError(f"groups={groups!r} must be a positive int")
+  features = checks.integer(features, "features", minimum=1)
+  in_features = checks.integer(in_features, "in_features", minimum=1)
+  groups = checks.integer(groups, "groups", minimum=1)
   if features % groups:
-    raise ValueError(f"groups={groups} must divide the output features ({features})")
+    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
   if in_features % groups:
-    raise ValueError(f"groups={groups} must divide the input channels ({in_features})")
-  kernel = geometry.normalize_ints(kernel_size, num_spatial, "kernel_size")
+    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
+  kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
   return (*kernel, features // groups, in_features)
 
 
@@ -67,9 +68,9 @@ def conv_kernel_shape_for(num_spatial: int, in_features: int, features: int, ker
   features = checks.integer(features, "features", minimum=1)
   groups = checks.integer(groups, "groups", minimum=1)
   if features % groups:
-    raise ValueError(f"groups={groups} must divide the output features ({features})")
+    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
   if in_features % groups:
-    raise ValueError(f"groups={groups} must divide the input channels ({in_features})")
+    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
   kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
   return (*kernel, in_features // groups, features)
 

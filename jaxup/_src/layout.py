@@ -15,6 +15,8 @@ from typing import Optional
 
 from jax import lax
 
+from jaxup._src import checks
+
 DEFAULT_LAYOUTS = {3: "NWC", 4: "NHWC", 5: "NDHWC"}
 
 
@@ -33,6 +35,17 @@ class Layout:
   batch_axis: Optional[int]
   channel_axis: Optional[int]
   spatial_axes: tuple[int, ...]
+
+  def __post_init__(self):
+    # A Layout is what parse_layout returns; built by hand, its fields must agree with spec.
+    if not isinstance(self.spec, str) or not self.spec.isalpha():
+      raise TypeError(f"spec must be a layout string such as 'NHWC', got {checks.describe(self.spec)}")
+    expected = _axes(self.spec)
+    given = (self.batch_axis, self.channel_axis, self.spatial_axes)
+    if given != expected:
+      raise ValueError(
+          f"batch_axis, channel_axis and spatial_axes must be {expected} for spec "
+          f"{self.spec!r}, got {given!r}; build layouts with jaxup.parse_layout")
 
   @property
   def ndim(self) -> int:
@@ -84,11 +97,15 @@ class Layout:
     return lax.ConvDimensionNumbers(lhs_spec=lhs, rhs_spec=rhs, out_spec=lhs)
 
 
-def _parse(spec: str) -> Layout:
+def _axes(spec: str) -> tuple[Optional[int], Optional[int], tuple[int, ...]]:
   spatial = tuple(i for i, c in enumerate(spec) if c not in "NC")
   batch = spec.index("N") if "N" in spec else None
   channel = spec.index("C") if "C" in spec else None
-  return Layout(spec, batch, channel, spatial)
+  return batch, channel, spatial
+
+
+def _parse(spec: str) -> Layout:
+  return Layout(spec, *_axes(spec))
 
 
 def parse_layout(
@@ -104,7 +121,8 @@ def parse_layout(
 
   Args:
     layout: the layout string, or ``None`` for the channels-last default of rank ``ndim``
-      (rank 3 ``NWC``, rank 4 ``NHWC``, rank 5 ``NDHWC``).
+      (rank 3 ``NWC``, rank 4 ``NHWC``, rank 5 ``NDHWC``). Like every string option it is
+      case-insensitive: ``"nchw"`` is ``"NCHW"``.
     ndim: the rank of the array the layout describes.
     name: the argument name used in error messages.
     require_batch: whether an ``N`` axis is required.
@@ -125,38 +143,50 @@ def parse_layout(
     (0, 1, (2, 3))
     >>> jaxup.parse_layout(None, 5).spec
     'NDHWC'
+    >>> jaxup.parse_layout("nchw", 4).spec
+    'NCHW'
   """
+  ndim = checks.integer(ndim, "ndim", minimum=0)
+  if not isinstance(name, str):
+    raise TypeError(f"name must be a string, got {checks.describe(name)}")
+  require_batch = checks.boolean(require_batch, "require_batch")
+  require_channels = checks.boolean(require_channels, "require_channels")
+  if num_spatial is not None:
+    if isinstance(num_spatial, (str, bytes)) or not hasattr(num_spatial, "__iter__"):
+      raise TypeError(
+          f"num_spatial must be a tuple of ints or None, got {checks.describe(num_spatial)}")
+    num_spatial = tuple(checks.integer(k, "num_spatial", minimum=1) for k in num_spatial)
   if layout is None:
     if ndim not in DEFAULT_LAYOUTS:
       raise ValueError(
-          f"{name}=None has no default for an input of rank {ndim}; the defaults are "
-          f"{DEFAULT_LAYOUTS} (channels-last with one batch axis); pass a layout string "
-          "such as 'NCHW' or 'HWC'"
-      )
+          f"{name} must be a layout string such as 'NCHW' or 'HWC' for an input of rank "
+          f"{ndim} (None is the channels-last default of ranks 3, 4 and 5: "
+          f"{', '.join(DEFAULT_LAYOUTS.values())}), got None")
     layout = DEFAULT_LAYOUTS[ndim]
   if not isinstance(layout, str):
-    raise TypeError(f"{name} must be a string such as 'NHWC' or None, got {layout!r}")
-  if not layout.isalpha() or not layout.isupper() or not layout.isascii():
+    raise TypeError(
+        f"{name} must be a string such as 'NHWC' or None, got {checks.describe(layout)}")
+  given, layout = layout, layout.upper()
+  if not layout.isalpha() or not layout.isascii():
     raise ValueError(
-        f"{name}={layout!r} must be upper-case ASCII letters: 'N' for batch, 'C' for "
-        "channels, any other letter for a spatial axis"
-    )
+        f"{name} must be ASCII letters: 'N' for batch, 'C' for channels, any other letter "
+        f"for a spatial axis, got {given!r}")
   if len(set(layout)) != len(layout):
-    raise ValueError(f"{name}={layout!r} repeats a letter; each axis needs its own letter")
+    raise ValueError(f"{name} must use each letter once (one per axis), got {given!r}")
   if len(layout) != ndim:
     raise ValueError(
-        f"{name}={layout!r} has {len(layout)} letters but the input has rank {ndim}"
-    )
+        f"{name} must have {ndim} letters, one per axis of the input of rank {ndim}, got "
+        f"{given!r}")
   parsed = _parse(layout)
   if require_batch and parsed.batch_axis is None:
-    raise ValueError(f"{name}={layout!r} must contain a batch axis 'N'")
+    raise ValueError(f"{name} must contain a batch axis 'N', got {given!r}")
   if require_channels and parsed.channel_axis is None:
-    raise ValueError(f"{name}={layout!r} must contain a channel axis 'C'")
+    raise ValueError(f"{name} must contain a channel axis 'C', got {given!r}")
+  if parsed.num_spatial == 0:
+    raise ValueError(f"{name} must have a spatial axis (a letter other than N and C), got "
+                     f"{given!r}")
   if num_spatial is not None and parsed.num_spatial not in num_spatial:
     raise ValueError(
-        f"{name}={layout!r} has {parsed.num_spatial} spatial axes; expected one of "
-        f"{tuple(num_spatial)}"
-    )
-  if parsed.num_spatial == 0:
-    raise ValueError(f"{name}={layout!r} has no spatial axis")
+        f"{name} must have {' or '.join(map(str, num_spatial))} spatial axes, got {given!r} "
+        f"with {parsed.num_spatial}")
   return parsed

@@ -12,16 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import geometry
 from jaxup._src.layout import Layout, parse_layout
 
 INDEX_DTYPE = jnp.int32
-
-
-def check_poolable_dtype(dtype, name: str) -> None:
-  """Raises unless ``dtype`` is a real float or integer dtype (bool and complex have no max)."""
-  if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
-    raise TypeError(f"{name} must have a float or integer dtype, got {np.dtype(dtype).name}")
 
 
 def plane_strides(sizes) -> tuple[int, ...]:
@@ -138,7 +133,8 @@ def max_pool(
     same shape when ``return_indices`` is true.
 
   Raises:
-    TypeError: if ``x`` is not float or integer, or an argument has the wrong type.
+    TypeError: if ``x`` is not float or integer, or an argument has the wrong type (a flag
+      that is not a bool, such as ``ceil_mode="False"``, included).
     ValueError: if the layout does not fit ``x``, the window, stride or dilation is not
       positive, the padding is negative, or some window would see only padding.
 
@@ -152,13 +148,14 @@ def max_pool(
     >>> print(values.tolist(), indices.tolist())
     [[4, 4], [4, 4]] [[5, 2], [9, 14]]
   """
-  x = jnp.asarray(x)
+  x = checks.array(x, "x", kind="real")
+  ceil_mode = checks.boolean(ceil_mode, "ceil_mode")
+  return_indices = checks.boolean(return_indices, "return_indices")
   spec = parse_layout(layout, x.ndim, require_channels=False)
-  check_poolable_dtype(x.dtype, "x")
   n_sp = spec.num_spatial
-  windows = geometry.normalize_ints(window, n_sp, "window")
-  strides = windows if stride is None else geometry.normalize_ints(stride, n_sp, "stride")
-  dilations = geometry.normalize_ints(dilation, n_sp, "dilation")
+  windows = checks.ints(window, n_sp, "window")
+  strides = windows if stride is None else checks.ints(stride, n_sp, "stride")
+  dilations = checks.ints(dilation, n_sp, "dilation")
   sizes = spec.spatial_shape(x.shape)
   pads = geometry.resolve_padding(
       geometry.normalize_padding(padding, n_sp), sizes, windows, strides, dilations)
@@ -177,7 +174,7 @@ def max_pool(
       )
 
   return _max_pool(x, spec, windows, strides, dilations, tuple(lo for lo, _ in pads), reach,
-                   outs, bool(return_indices))
+                   outs, return_indices)
 
 
 @functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))

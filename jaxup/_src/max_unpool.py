@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxup._src import checks
 from jaxup._src import geometry
 from jaxup._src.layout import Layout, parse_layout
-from jaxup._src.max_pool import check_index_range, check_poolable_dtype, plane_strides
+from jaxup._src.max_pool import check_index_range, plane_strides
 
 
 def _requested_sizes(spec: Layout, shape, output_size) -> tuple[int, ...]:
@@ -22,7 +23,7 @@ def _requested_sizes(spec: Layout, shape, output_size) -> tuple[int, ...]:
   both) whose non-spatial sizes must equal ``shape``'s."""
   if not isinstance(output_size, (str, bytes)) and hasattr(output_size, "__len__") and (
       len(output_size) == spec.ndim != spec.num_spatial):
-    full = geometry.normalize_ints(output_size, spec.ndim, "output_size", minimum=0)
+    full = checks.ints(output_size, spec.ndim, "output_size", minimum=0)
     for axis in range(spec.ndim):
       if axis not in spec.spatial_axes and full[axis] != shape[axis]:
         raise ValueError(
@@ -30,7 +31,7 @@ def _requested_sizes(spec: Layout, shape, output_size) -> tuple[int, ...]:
             f"({spec.spec[axis]!r}) but x has {shape[axis]}; only spatial sizes may change"
         )
     return spec.spatial_shape(full)
-  return geometry.normalize_ints(output_size, spec.num_spatial, "output_size", minimum=0)
+  return checks.ints(output_size, spec.num_spatial, "output_size", minimum=0)
 
 
 def _check_reachable(sizes, defaults, strides, output_size) -> None:
@@ -214,19 +215,16 @@ def max_unpool(
     [0, 3, 0, 0]
     [0, 0, 4, 0]
   """
-  x = jnp.asarray(x)
-  indices = jnp.asarray(indices)
+  x = checks.array(x, "x", kind="real")
+  indices = checks.array(indices, "indices", kind="integer")
   spec = parse_layout(layout, x.ndim, require_channels=False)
-  check_poolable_dtype(x.dtype, "x")
-  if not jnp.issubdtype(indices.dtype, jnp.integer):
-    raise TypeError(f"indices must have an integer dtype, got {indices.dtype.name}")
   chex.assert_equal_shape(
       (x, indices), exception_type=ValueError,
       custom_message=f"indices must have the shape of x {x.shape} (one index per value), got "
       f"{indices.shape}")
   n_sp = spec.num_spatial
-  windows = geometry.normalize_ints(window, n_sp, "window")
-  strides = windows if stride is None else geometry.normalize_ints(stride, n_sp, "stride")
+  windows = checks.ints(window, n_sp, "window")
+  strides = windows if stride is None else checks.ints(stride, n_sp, "stride")
   in_sizes = spec.spatial_shape(x.shape)
   requested = None if output_size is None else _requested_sizes(spec, x.shape, output_size)
   pads = geometry.normalize_padding(padding, n_sp)

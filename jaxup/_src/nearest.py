@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxup._src.geometry import IntOrSeq, normalize_ints
+from jaxup._src import checks
+from jaxup._src.geometry import IntOrSeq
 from jaxup._src.layout import parse_layout
 
 
@@ -61,9 +62,9 @@ def upsample_nearest(
      [3 3 4 4]
      [3 3 4 4]]
   """
-  x = jnp.asarray(x)
+  x = checks.array(x, "x", kind="any", allow_complex=True)
   parsed = parse_layout(layout, x.ndim, require_channels=False)
-  factors = normalize_ints(factor, parsed.num_spatial, "factor")
+  factors = checks.ints(factor, parsed.num_spatial, "factor")
   factor_of = dict(zip(parsed.spatial_axes, factors))
   # Give every spatial axis a new axis of the factor's size right after it, broadcast into
   # it, and merge the pairs: [N, H, W, C] -> [N, H, s_H, W, s_W, C] -> [N, H*s_H, W*s_W, C].

@@ -23,18 +23,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxup._src.geometry import IntOrSeq, normalize_ints
+from jaxup._src import checks
+from jaxup._src.geometry import IntOrSeq
 from jaxup._src.layout import Layout, parse_layout
 
 ORDERS = ("CRD", "DCR")
-
-
-def _normalize_order(order) -> str:
-  if not isinstance(order, str) or order.upper() not in ORDERS:
-    raise ValueError(
-        f"order={order!r} is not valid; expected one of {', '.join(repr(o) for o in ORDERS)}"
-    )
-  return order.upper()
 
 
 def _plan(parsed: Layout, factors: tuple[int, ...], order: str, deep_shape):
@@ -75,9 +68,10 @@ def _shallow_shape(parsed: Layout, factors: tuple[int, ...], deep_shape) -> tupl
 
 
 def _parse(x, factor, order, layout):
+  x = checks.array(x, "x", kind="any", allow_complex=True)
   parsed = parse_layout(layout, x.ndim)
-  factors = normalize_ints(factor, parsed.num_spatial, "factor")
-  return parsed, factors, _normalize_order(order)
+  factors = checks.ints(factor, parsed.num_spatial, "factor")
+  return x, parsed, factors, checks.choice(order, "order", ORDERS)
 
 
 def pixel_shuffle(
@@ -131,8 +125,7 @@ def pixel_shuffle(
     >>> print(pixel_shuffle(jnp.arange(8).reshape(1, 1, 8), 2, order="DCR", layout="HWC").tolist())
     [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]
   """
-  x = jnp.asarray(x)
-  parsed, factors, order = _parse(x, factor, order, layout)
+  x, parsed, factors, order = _parse(x, factor, order, layout)
   channels = parsed.channels(x.shape)
   block = math.prod(factors)
   if channels % block:
@@ -190,8 +183,7 @@ def pixel_unshuffle(
     >>> print(pixel_unshuffle(x, 2, layout="HWC").tolist())
     [[[1, 2, 3, 4]]]
   """
-  x = jnp.asarray(x)
-  parsed, factors, order = _parse(x, factor, order, layout)
+  x, parsed, factors, order = _parse(x, factor, order, layout)
   spatial = parsed.spatial_shape(x.shape)
   for axis, n, s in zip(parsed.spatial_axes, spatial, factors):
     if n % s:

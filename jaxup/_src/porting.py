@@ -52,16 +52,13 @@ def to_array(tensor: Any, name: str = "tensor") -> jax.Array:
 
   NumPy has no bfloat16, so a bfloat16 tensor goes through float32 (exactly) and back.
   """
-  if checks._is_torch_module(tensor):
+  if checks.is_torch_module(tensor):
     raise TypeError(
         f"{name} must be a tensor or an array, got a {type(tensor).__name__} module; pass "
         "module.weight, or build the whole layer with from_torch(module) from jaxup.flax, "
         "jaxup.nnx, jaxup.haiku or jaxup.equinox")
-  if checks._is_torch_tensor(tensor):
-    t = tensor.detach().cpu()
-    if str(t.dtype) == "torch.bfloat16":
-      return jnp.asarray(t.float().numpy(), dtype=jnp.bfloat16)
-    return jnp.asarray(t.numpy())
+  if checks.is_torch_tensor(tensor):
+    return checks.from_torch(tensor, name)
   return checks.array(tensor, name, kind="any")
 
 
@@ -94,12 +91,12 @@ def describe(module: Any) -> TorchLayer:
       statistics or with a cumulative average).
   """
   name = type(module).__name__
-  if not checks._is_torch_module(module) or name not in SUPPORTED:
-    if checks._is_torch_tensor(module):
+  if not checks.is_torch_module(module) or name not in SUPPORTED:
+    if checks.is_torch_tensor(module):
       raise TypeError("from_torch takes a torch.nn module, got a torch.Tensor; for a bare "
                       "weight use jaxup.kernel_from_torch(weight)")
     raise TypeError(f"module must be one of torch.nn.{', '.join(SUPPORTED)}, got "
-                    f"{checks._describe(module)}")
+                    f"{checks.describe(module)}")
   if name.startswith(("Conv", "ConvTranspose")):
     return _describe_conv(module)
   if name.startswith("Upsampl"):
@@ -179,12 +176,9 @@ def _describe_host_layer(module, name) -> TorchLayer:
 
 def kernel_from_torch_weight(weight: Any) -> jax.Array:
   """``[C_out, C_in // g, *K]`` or ``[C_in, C_out // g, *K]`` -> ``[*K, ., .]``, no flip."""
-  w = to_array(weight, "weight")
-  if w.ndim not in (3, 4, 5):
-    raise ValueError(
-        f"weight has rank {w.ndim} (shape {tuple(w.shape)}); expected a PyTorch convolution "
-        "weight of rank 3, 4 or 5: [C_out, C_in // groups, *K] or [C_in, C_out // groups, *K]")
-  return jnp.moveaxis(w, (0, 1), (-1, -2))
+  from jaxup._src.conv import kernel_from_torch  # pylint: disable=g-import-not-at-top
+
+  return kernel_from_torch(weight)
 
 
 def channels_first_layout(num_spatial: int) -> str:
@@ -318,7 +312,7 @@ def match_state_dict(
   """
   if not isinstance(state_dict, Mapping):
     raise TypeError(f"state_dict must be a mapping such as module.state_dict(), got "
-                    f"{checks._describe(state_dict)}")
+                    f"{checks.describe(state_dict)}")
   filled, unused = {}, []
   for key, tensor in state_dict.items():
     path, attr = split_key(key)

@@ -24,8 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxup._src.geometry import normalize_floats
-from jaxup._src.geometry import normalize_ints
+from jaxup._src import checks
 from jaxup._src.layout import parse_layout
 
 METHODS = ("nearest", "nearest-exact", "linear", "cubic")
@@ -57,19 +56,6 @@ _DEFAULT_NEAREST_MODES = {"nearest": "floor", "nearest-exact": "round_prefer_cei
 # Up to this many taps per output (linear 2, cubic 4, antialiasing 2 * radius / scale), each
 # tap is its own gather, fused by XLA with the weighted sum; wider filters loop over the taps.
 _MAX_UNROLLED_TAPS = 16
-
-
-def _normalize_choice(value, valid, name, aliases=None):
-  if not isinstance(value, str):
-    raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, valid))}; "
-                    f"got {value!r}")
-  key = value.lower()
-  if aliases is not None:
-    key = aliases.get(key, key)
-  if key not in valid:
-    raise ValueError(f"{name}={value!r} is not valid; expected one of "
-                     f"{', '.join(map(repr, valid))}")
-  return key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,21 +233,24 @@ def _resolve_axes(axes, parsed):
   letters = "".join(parsed.spec[a] for a in parsed.spatial_axes)
   if axes is None:
     return parsed.spatial_axes
-  if not isinstance(axes, str) or not axes:
-    raise TypeError(f"axes must be a non-empty string of spatial layout letters from "
-                    f"{letters!r}, or None for all of them; got {axes!r}")
-  if len(set(axes)) != len(axes) or any(a not in letters for a in axes):
-    raise ValueError(f"axes={axes!r} must name distinct spatial axes of layout "
-                     f"{parsed.spec!r}, i.e. letters from {letters!r}")
+  if not isinstance(axes, str):
+    raise TypeError(f"axes must be a string of spatial layout letters from {letters!r}, or "
+                    f"None for all of them, got {checks.describe(axes)}")
+  given, axes = axes, axes.upper()
+  if not axes or len(set(axes)) != len(axes) or any(a not in letters for a in axes):
+    raise ValueError(f"axes must name distinct spatial axes of layout {parsed.spec!r} "
+                     f"(letters from {letters!r}), got {given!r}")
   return tuple(parsed.spec.index(a) for a in axes)
 
 
 def _resolve_options(method, align_corners, coordinate_transformation_mode, nearest_mode,
                      cubic_coeff_a, exclude_outside, antialias):
-  method = _normalize_choice(method, METHODS, "method", _METHOD_ALIASES)
+  method = checks.choice(method, "method", METHODS, aliases=_METHOD_ALIASES)
   nearest = method.startswith("nearest")
-  if not isinstance(align_corners, (bool, np.bool_)):
-    raise TypeError(f"align_corners must be a bool, got {align_corners!r}")
+  align_corners = checks.boolean(align_corners, "align_corners")
+  exclude_outside = checks.boolean(exclude_outside, "exclude_outside")
+  antialias = checks.boolean(antialias, "antialias")
+  cubic_coeff_a = checks.number(cubic_coeff_a, "cubic_coeff_a")
   if align_corners and nearest:
     raise ValueError(f"align_corners=True is not defined for method={method!r} (as in "
                      "PyTorch); use coordinate_transformation_mode='align_corners' for the "
@@ -269,15 +258,15 @@ def _resolve_options(method, align_corners, coordinate_transformation_mode, near
   if coordinate_transformation_mode is None:
     coordinates = "align_corners" if align_corners else _DEFAULT_COORDINATES[method]
   else:
-    coordinates = _normalize_choice(coordinate_transformation_mode,
-                                    COORDINATE_TRANSFORMATION_MODES,
-                                    "coordinate_transformation_mode")
+    coordinates = checks.choice(coordinate_transformation_mode,
+                                "coordinate_transformation_mode",
+                                COORDINATE_TRANSFORMATION_MODES)
     if align_corners and coordinates != "align_corners":
       raise ValueError(f"align_corners=True contradicts coordinate_transformation_mode="
                        f"{coordinate_transformation_mode!r}; pass only one of them")
   if nearest:
     nearest_mode = (_DEFAULT_NEAREST_MODES[method] if nearest_mode is None else
-                    _normalize_choice(nearest_mode, NEAREST_MODES, "nearest_mode"))
+                    checks.choice(nearest_mode, "nearest_mode", NEAREST_MODES))
     for flag, name in ((antialias, "antialias"), (exclude_outside, "exclude_outside")):
       if flag:
         raise ValueError(f"{name}=True applies to method='linear' or 'cubic', not "
@@ -285,11 +274,8 @@ def _resolve_options(method, align_corners, coordinate_transformation_mode, near
   elif nearest_mode is not None:
     raise ValueError(f"nearest_mode={nearest_mode!r} applies only to method='nearest' or "
                      f"'nearest-exact', not method={method!r}")
-  if not isinstance(cubic_coeff_a, (int, float, np.floating, np.integer)) or isinstance(
-      cubic_coeff_a, bool):
-    raise TypeError(f"cubic_coeff_a must be a float, got {cubic_coeff_a!r}")
-  return _Options(method, coordinates, nearest_mode, float(cubic_coeff_a),
-                  bool(exclude_outside), bool(antialias))
+  return _Options(method, coordinates, nearest_mode, cubic_coeff_a, exclude_outside,
+                  antialias)
 
 
 def resize(
@@ -433,7 +419,9 @@ def resize(
       unknown (the message lists the valid ones), or options contradict each other
       (``align_corners`` with a nearest method, ``antialias`` or ``exclude_outside`` with a
       nearest method, ``nearest_mode`` with linear or cubic, ``recompute_scale`` with ``size``).
-    TypeError: if an argument has the wrong type, or a boolean input is interpolated.
+    TypeError: if an argument has the wrong type (a non-bool flag such as ``antialias="False"``
+      included), ``x`` is complex (interpolate its real and imaginary parts separately), or a
+      boolean input is interpolated.
 
   Example:
     Half-pixel bilinear 2x upsampling (PyTorch's ``bilinear``). An integer image is
@@ -450,13 +438,13 @@ def resize(
   """
   options = _resolve_options(method, align_corners, coordinate_transformation_mode,
                              nearest_mode, cubic_coeff_a, exclude_outside, antialias)
-  if not isinstance(recompute_scale, (bool, np.bool_)):
-    raise TypeError(f"recompute_scale must be a bool, got {recompute_scale!r}")
-  x = jnp.asarray(x)
+  recompute_scale = checks.boolean(recompute_scale, "recompute_scale")
+  x = checks.array(x, "x", kind="any")
   parsed = parse_layout(layout, x.ndim, require_channels=False)
   resized = _resolve_axes(axes, parsed)
   if (size is None) == (scale is None):
-    raise ValueError(f"pass exactly one of size and scale; got size={size!r}, scale={scale!r}")
+    raise ValueError(f"exactly one of size and scale must be given, got size={size!r}, "
+                     f"scale={scale!r}")
   in_sizes = tuple(int(x.shape[a]) for a in resized)
   for a, n in zip(resized, in_sizes):
     if n == 0:
@@ -465,10 +453,10 @@ def resize(
   if size is not None:
     if recompute_scale:
       raise ValueError(f"recompute_scale=True applies to a scale, not to size={size!r}")
-    out_sizes = normalize_ints(size, len(resized), "size")
+    out_sizes = checks.ints(size, len(resized), "size")
     scales = (None,) * len(resized)
   else:
-    scales = normalize_floats(scale, len(resized), "scale")
+    scales = checks.numbers(scale, len(resized), "scale")
     out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, scales))
     for a, n, s, m in zip(resized, in_sizes, scales, out_sizes):
       if m < 1:
