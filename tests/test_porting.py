@@ -62,10 +62,15 @@ def test_max_unpool_without_indices_says_where_they_come_from():
 
 def test_kernel_from_torch_takes_weights_not_modules_and_bfloat16():
   conv = torch.nn.ConvTranspose2d(3, 5, (2, 4))
-  with pytest.raises(TypeError, match=r"weight must be a tensor or an array, got a "
-                     r"ConvTranspose2d module; pass module.weight, or build the whole layer "
-                     r"with from_torch\(module\)"):
+  with pytest.raises(TypeError, match=r"weight must be a convolution weight tensor, got a "
+                     r"torch.nn.Module \(ConvTranspose2d\); pass module.weight, or build the "
+                     r"whole layer with from_torch\(module\)"):
     jaxup.kernel_from_torch(conv)
+  # The raw weight where a jaxup kernel belongs: in = out = kernel size would otherwise fit.
+  square = torch.nn.ConvTranspose2d(3, 3, 3)
+  with pytest.raises(TypeError, match=r"kernel must be a JAX or NumPy array, got a "
+                     r"torch.Tensor .*jaxup.kernel_from_torch\(module.weight\)"):
+    jaxup.conv_transpose(jnp.ones((1, 4, 4, 3)), square.weight)
   kernel = jaxup.kernel_from_torch(conv.weight.to(torch.bfloat16))
   assert kernel.dtype == jnp.bfloat16 and kernel.shape == (2, 4, 5, 3)
   np.testing.assert_array_equal(
