@@ -310,7 +310,9 @@ def load_state_dict(model, state_dict: Mapping[str, Any], *, strict: bool = True
   ``eqx.nn.BatchNorm``'s running statistics go to ``state``. Values keep PyTorch's dtype.
 
   Args:
-    model: an Equinox module, or ``(module, state)`` when it holds ``eqx.nn.BatchNorm``.
+    model: an Equinox module, or ``(module, state)`` when it holds ``eqx.nn.BatchNorm``; only
+      shapes are read, so ``eqx.filter_eval_shape`` of the constructor is a template that
+      initialises nothing.
     state_dict: ``torch_model.state_dict()``.
     strict: raise if an entry has no place in the model or a leaf gets no value.
 
@@ -336,7 +338,7 @@ def load_state_dict(model, state_dict: Mapping[str, Any], *, strict: bool = True
     state = jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(state)))
   leaves, treedef = jax.tree_util.tree_flatten_with_path(module)
   flat = {tuple(_key_name(k) for k in path): leaf for path, leaf in leaves
-          if eqx.is_array(leaf)}
+          if eqx.is_array(leaf) or isinstance(leaf, jax.ShapeDtypeStruct)}
   norms = {}
   for path, sub in jax.tree_util.tree_flatten_with_path(
       module, is_leaf=lambda v: isinstance(v, eqx.nn.BatchNorm))[0]:
@@ -359,6 +361,8 @@ def load_state_dict(model, state_dict: Mapping[str, Any], *, strict: bool = True
   if not with_state:
     return module
   for name, sub in norms.items():
+    if loaded[name + ("mean",)] is flat[name + ("mean",)]:
+      continue  # not in the state_dict (strict=False)
     state = state.set(sub.ema_state_index, (loaded[name + ("mean",)], loaded[name + ("var",)]))
     state = state.set(sub.ema_first_time_index, jnp.array(False))
   return module, state
