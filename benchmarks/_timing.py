@@ -15,8 +15,21 @@ from typing import Callable, Mapping
 import jax
 
 
+# Where PyTorch candidates put their tensors: "cpu" (the default), or "cuda" to compare with a
+# GPU run of jax (``run.py --torch-device cuda``).
+TORCH_DEVICE = "cpu"
+
+
 def _block(x):
-  return jax.tree_util.tree_map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, x)
+  """Waits for ``x``: jax arrays are blocked on, and the GPU synchronised for CUDA tensors."""
+  def wait(a):
+    if hasattr(a, "block_until_ready"):
+      return a.block_until_ready()
+    if getattr(a, "is_cuda", False):
+      import torch
+      torch.cuda.synchronize()
+    return a
+  return jax.tree_util.tree_map(wait, x)
 
 
 def compile_stats(fn: Callable, *args) -> dict:
@@ -72,12 +85,17 @@ class Candidate:
       callable that runs the PyTorch computation once.
     args: the arguments of ``fn`` (jax arrays) for ``"jax"``; unused for ``"torch"``.
     framework: ``"jax"`` or ``"torch"``.
+    check: whether the runner checks its output against the first candidate's before timing
+      (``False`` for a reference pass that computes something else, such as one elementwise
+      pass over an output-sized array). A ``"torch"`` candidate returns its tensors in the jax
+      candidates' axis order (a ``permute`` view, which costs nothing).
   """
 
   label: str
   fn: Callable
   args: tuple = ()
   framework: str = "jax"
+  check: bool = True
 
 
 @dataclasses.dataclass
@@ -90,6 +108,7 @@ class Case:
     mode: ``"forward"`` or ``"train"`` (forward + backward).
     candidates: the candidates; the first is jaxup's.
     baseline: the label of the candidate the ratios are taken against.
+    tolerance: the largest ``max|a - b| / max|b|`` between checked candidates' outputs.
   """
 
   name: str
@@ -97,3 +116,45 @@ class Case:
   mode: str
   candidates: list
   baseline: str
+  tolerance: float = 1e-3
+
+
+def torch_or_none():
+  """PyTorch with one thread per core (the size of XLA:CPU's pool), or ``None`` if absent."""
+  try:
+    import torch
+  except ImportError:
+    return None
+  import os
+  torch.set_num_threads(os.cpu_count())
+  return torch
+
+
+def torch_channels_last(torch, x):
+  """A channels-last jax/NumPy array ``[N, *S, C]`` as a PyTorch ``[N, C, *S]`` tensor whose
+  memory is channels-last (``torch.channels_last`` / ``channels_last_3d``)."""
+  import numpy as np
+  t = torch.from_numpy(np.array(x))
+  t = t.permute(0, t.ndim - 1, *range(1, t.ndim - 1))
+  fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(t.ndim)
+  t = t.to(TORCH_DEVICE)
+  return t.contiguous(memory_format=fmt) if fmt is not None else t.contiguous()
+
+
+def channels_last_view(t):
+  """A PyTorch ``[N, C, *S]`` tensor viewed as ``[N, *S, C]`` (no copy)."""
+  return t.permute(0, *range(2, t.ndim), 1)
+
+
+def torch_kernel(torch, kernel):
+  """A jaxup kernel ``[*K, I, O]`` as a PyTorch weight ``[O, I, *K]`` (convolution) or, for a
+  transposed convolution's forward kernel ``[*K, O, I]``, its ``[I, O, *K]`` weight."""
+  import numpy as np
+  k = np.array(kernel)
+  n = k.ndim - 2
+  return torch.from_numpy(np.ascontiguousarray(k.transpose(n + 1, n, *range(n)))).to(TORCH_DEVICE)
+
+
+def kernel_view(g):
+  """A PyTorch weight or its gradient ``[O, I, *K]`` viewed as the jaxup kernel ``[*K, I, O]``."""
+  return g.permute(*range(2, g.ndim), 1, 0)

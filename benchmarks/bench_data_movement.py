@@ -8,14 +8,12 @@ the library's, and checked equal to it first.
 float32, factor 2, input (8, 256, 256, 32) -> output (8, 512, 512, 32); pixel shuffle takes
 (8, 256, 256, 128) to the same output.
 
-Run: python benchmarks/bench_data_movement.py
+Run: python benchmarks/run.py --only bench_data_movement (or this file on its own)
 """
 
 from __future__ import annotations
 
 import os
-import resource
-import statistics
 import sys
 
 import jax
@@ -24,12 +22,15 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jaxup  # noqa: E402
-from benchmarks._timing import compare, compile_stats, format_row  # noqa: E402
+from _timing import (Candidate, Case, channels_last_view, torch_channels_last,  # noqa: E402
+                     torch_or_none)
+
+GROUP = "data movement"
 
 N, H, W, C, S = 8, 256, 256, 32, 2
-REPEATS = 40
 
 
 def nearest_repeat(x):
@@ -80,81 +81,61 @@ def shuffle_slices_crd(x):
   return jnp.stack(rows, axis=2).reshape(n, h * S, w * S, cs // (S * S))
 
 
-def cpu_medians(calls, repeats):
-  """Median user and system CPU seconds per call, alternating like compare().
-
-  On a shared machine the wall clock also counts waiting for a core and the kernel's page
-  faults on each fresh output buffer; user CPU time is the operator's own work.
-  """
-  times = {name: ([], []) for name in calls}
-  for _ in range(repeats):
-    for name, fn in calls.items():
-      before = resource.getrusage(resource.RUSAGE_SELF)
-      fn().block_until_ready()
-      after = resource.getrusage(resource.RUSAGE_SELF)
-      times[name][0].append(after.ru_utime - before.ru_utime)
-      times[name][1].append(after.ru_stime - before.ru_stime)
-  return {name: (statistics.median(u), statistics.median(s)) for name, (u, s) in times.items()}
+def _section(title, x, out_like, candidates):
+  """A case: the library's formulation first, the alternatives (checked equal), the bar."""
+  torch = torch_or_none()
+  cands = [Candidate(label, fn, (x,)) for label, fn in candidates.items()]
+  cands.append(Candidate("y * 2 (output-sized pass)", lambda y: y * 2, (out_like,), check=False))
+  if torch is not None and title in _TORCH:
+    xt = torch_channels_last(torch, x)
+    fn = _TORCH[title](torch)
+    cands.append(Candidate("torch", lambda: channels_last_view(fn(xt)), framework="torch"))
+  return Case(f"{title} {tuple(x.shape)}", GROUP, "forward", cands,
+              "y * 2 (output-sized pass)", tolerance=0.0)
 
 
-def section(title, x, baseline_input, candidates):
-  """Checks candidates agree, prints compile stats and the alternating medians."""
-  print(f"\n## {title}: input {x.shape} -> output {baseline_input.shape}")
-  # Compile statistics first, from fresh jit objects, before anything is cached.
-  stats = {"y * 2": compile_stats(lambda y: y * 2, baseline_input)}
-  stats.update({name: compile_stats(fn, x) for name, fn in candidates.items()})
-  double = jax.jit(lambda y: y * 2)
-  jitted = {name: jax.jit(fn) for name, fn in candidates.items()}
-  reference = None
-  for name, fn in jitted.items():
-    out = np.asarray(fn(x))
-    if reference is None:
-      reference = out
-    np.testing.assert_array_equal(out, reference, err_msg=name)
-  for name, st in stats.items():
-    print(f"  {name:<28} compile {st['compile_s'] * 1e3:7.1f} ms, temp bytes "
-          f"{st['temp_bytes']:>11,}, output bytes {st['output_bytes']:>11,}")
-  calls = {"y * 2": lambda: double(baseline_input)}
-  calls.update({name: (lambda f=fn: f(x)) for name, fn in jitted.items()})
-  medians = compare(calls, repeats=REPEATS)
-  print("  " + format_row("median", medians, "y * 2"))
-  cpu = cpu_medians(calls, REPEATS // 2)
-  base = cpu["y * 2"][0]
-  print("  cpu: " + ", ".join(f"{name}=user {u * 1e3:.1f}ms ({u / base:.2f}x) sys {s * 1e3:.1f}ms"
-                              for name, (u, s) in cpu.items()))
+# PyTorch's equivalents where one exists (channels-first functions on channels-last memory).
+_TORCH = {
+    "upsample_nearest": lambda torch: (
+        lambda t: torch.nn.functional.interpolate(t, scale_factor=S, mode="nearest")),
+    "pixel_shuffle": lambda torch: (lambda t: torch.nn.functional.pixel_shuffle(t, S)),
+}
 
 
-def main():
+def cases(quick: bool, smoke: bool = False) -> list:
+  n, h, w, c = (1, 8, 8, 4) if smoke else (2, 64, 64, 32) if quick else (N, H, W, C)
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.standard_normal((N, H, W, C)), jnp.float32)
-  deep = jnp.asarray(rng.standard_normal((N, H, W, C * S * S)), jnp.float32)
-  out_like = jnp.asarray(rng.standard_normal((N, H * S, W * S, C)), jnp.float32)
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, float32, factor {S}")
-
-  section("upsample_nearest", x, out_like, {
-      "upsample_nearest": lambda v: jaxup.upsample_nearest(v, S),
-      "jnp.repeat x2": nearest_repeat,
-      "jax.image.resize nearest": nearest_image_resize,
-  })
-  section("bed_of_nails", x, out_like, {
-      "bed_of_nails (iota mask)": lambda v: jaxup.bed_of_nails(v, S),
-      "lax.pad interior": nails_interior_pad,
-      "pad unit axes + reshape": nails_unit_axes,
-      "scatter .at[::s].set": nails_scatter,
-  })
-  section("pixel_shuffle", deep, out_like, {
-      "pixel_shuffle CRD": lambda v: jaxup.pixel_shuffle(v, S),
-      "merged-axes transpose CRD": shuffle_merged("CRD"),
-      "strided slices + stack CRD": shuffle_slices_crd,
-  })
-  section("pixel_shuffle DCR", deep, out_like, {
-      "pixel_shuffle DCR": lambda v: jaxup.pixel_shuffle(v, S, order="DCR"),
-      "merged-axes transpose DCR": shuffle_merged("DCR"),
-  })
-  section("pixel_unshuffle (output is the deep array)", out_like, deep, {
-      "pixel_unshuffle CRD": lambda v: jaxup.pixel_unshuffle(v, S),
-  })
+  x = jnp.asarray(rng.standard_normal((n, h, w, c)), jnp.float32)
+  deep = jnp.asarray(rng.standard_normal((n, h, w, c * S * S)), jnp.float32)
+  out_like = jnp.asarray(rng.standard_normal((n, h * S, w * S, c)), jnp.float32)
+  all_cases = [
+      _section("upsample_nearest", x, out_like, {
+          "jaxup": lambda v: jaxup.upsample_nearest(v, S),
+          "jnp.repeat x2": nearest_repeat,
+          "jax.image.resize nearest": nearest_image_resize,
+      }),
+      _section("bed_of_nails", x, out_like, {
+          "jaxup": lambda v: jaxup.bed_of_nails(v, S),
+          "lax.pad interior": nails_interior_pad,
+          "pad unit axes + reshape": nails_unit_axes,
+          "scatter .at[::s].set": nails_scatter,
+      }),
+      _section("pixel_shuffle", deep, out_like, {
+          "jaxup": lambda v: jaxup.pixel_shuffle(v, S),
+          "merged-axes transpose CRD": shuffle_merged("CRD"),
+          "strided slices + stack CRD": shuffle_slices_crd,
+      }),
+      _section("pixel_shuffle DCR", deep, out_like, {
+          "jaxup": lambda v: jaxup.pixel_shuffle(v, S, order="DCR"),
+          "merged-axes transpose DCR": shuffle_merged("DCR"),
+      }),
+      _section("pixel_unshuffle", out_like, deep, {
+          "jaxup": lambda v: jaxup.pixel_unshuffle(v, S),
+      }),
+  ]
+  return all_cases
 
 
 if __name__ == "__main__":
-  main()
+  import run
+  sys.exit(run.main(sys.argv[1:], modules=[sys.modules[__name__]]))

@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jaxup  # noqa: E402
-from _timing import Candidate, Case, compare, format_row  # noqa: E402
+from _timing import (Candidate, Case, channels_last_view, compare, format_row,  # noqa: E402
+                     kernel_view)
 
 try:
   import torch
@@ -62,7 +63,7 @@ def _torch_train(op, xt, wt, ct):
     xt.grad = None
     wt.grad = None
     op(xt, wt).backward(ct)
-    return xt.grad, wt.grad
+    return channels_last_view(xt.grad), kernel_view(wt.grad)  # NHWC and the jaxup kernel
   return step
 
 
@@ -101,7 +102,7 @@ def _conv_case(name, x_shape, k, c_out, *, stride=1, padding="SAME", modes=("for
 
 def _no_grad(op, *args):
   with torch.no_grad():
-    return op(*args)
+    return channels_last_view(op(*args))
 
 
 def _conv_transpose_case(name, x_shape, k, c_out, *, stride, padding, modes=("forward", "train")):
@@ -158,8 +159,8 @@ def _input_grad_case(x_shape, k, c_out, stride, padding):
     wt = torch.from_numpy(np.array(w)).permute(3, 2, 0, 1).contiguous()
     ctt = _torch_nchw(ct)
     size = (x_shape[0], x_shape[-1], *x_shape[1:3])
-    cands.append(Candidate("torch", lambda: torch.nn.grad.conv2d_input(
-        size, wt, ctt, stride=stride, padding=padding), framework="torch"))
+    cands.append(Candidate("torch", lambda: channels_last_view(torch.nn.grad.conv2d_input(
+        size, wt, ctt, stride=stride, padding=padding)), framework="torch"))
   return [Case(f"input gradient of conv k{k} s{stride} p{padding} {tuple(x_shape)}->{c_out}",
                "operators", "backward", cands, "lax")]
 
@@ -198,9 +199,7 @@ def run_case(case: Case, repeats: int = 15) -> dict:
                            for o in out]
   ref = results[case.baseline]
   for label, got in results.items():
-    for i, (g, r) in enumerate(zip(got, ref)):
-      if label == "torch":  # NCHW activations, OIHW (or IOHW) kernels -> NHWC, HWIO
-        g = np.moveaxis(g, 1, -1) if i == 0 else g.transpose(2, 3, 1, 0)
+    for i, (g, r) in enumerate(zip(got, ref)):  # torch returns channels-last views
       np.testing.assert_allclose(g, r, rtol=2e-3, atol=2e-3, err_msg=f"{case.name} {label}")
   return compare(calls, repeats=repeats)
 

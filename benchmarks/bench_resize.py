@@ -1,15 +1,15 @@
-"""Benchmark of jaxup.resize against jax.image and PyTorch (CPU, float32, channels-last).
+"""Resizing: jaxup.resize against jax.image and PyTorch (CPU, float32, channels-last).
 
-Run as ``python benchmarks/bench_resize.py``. Each row alternates the candidates in one process
-and reports median times with compile excluded; compile time and XLA temp bytes are printed
-for the jitted JAX candidates. PyTorch runs on the same data in channels-last memory
-(``contiguous(memory_format=torch.channels_last)``) with ``torch.set_num_threads(os.cpu_count())``,
-the size of the thread pool XLA's CPU backend uses.
+Bilinear 2x with half-pixel centres (PyTorch ``align_corners=False``, ``jax.image.resize``) and
+an arbitrary size with ``align_corners=True`` (``jax.image.scale_and_translate``, the only way to
+get it from ``jax.image``). PyTorch's ``align_corners`` source coordinates are float32, hence the
+looser tolerance of that case.
+
+  python benchmarks/run.py --only bench_resize      # or: python benchmarks/bench_resize.py
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 
@@ -20,9 +20,11 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import compare, compile_stats, format_row  # noqa: E402
-
 import jaxup  # noqa: E402
+from _timing import (Candidate, Case, channels_last_view, torch_channels_last,  # noqa: E402
+                     torch_or_none)
+
+GROUP = "resize"
 
 
 def _scale_and_translate_align_corners(x, out_hw):
@@ -35,68 +37,48 @@ def _scale_and_translate_align_corners(x, out_hw):
                                        scale, translate, "linear", antialias=False)
 
 
-def _stats_cell(name, stats):
-  temp = stats["temp_bytes"]
-  out = stats["output_bytes"]
-  return (f"  {name}: compile {stats['compile_s']:.2f}s, temp {temp / 2**20:.1f} MiB, "
-          f"output {out / 2**20:.1f} MiB, temp <= output: {temp <= out}")
-
-
-def main():
-  threads = os.cpu_count()
-  try:
-    import torch
-    import torch.nn.functional as F
-    torch.set_num_threads(threads)
-  except ImportError:
-    torch = None
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {threads} CPU threads; "
-        + (f"torch {torch.__version__} with torch.set_num_threads({threads})" if torch else
-           "torch not installed"))
-  rng = np.random.default_rng(0)
-
-  # 1. 2x bilinear upsampling, half-pixel (PyTorch bilinear, align_corners=False).
-  x_np = rng.standard_normal((8, 256, 256, 32), dtype=np.float32)
-  x = jnp.asarray(x_np)
-  ours = jax.jit(lambda v: jaxup.resize(v, 512))
-  image = jax.jit(lambda v: jax.image.resize(v, (8, 512, 512, 32), "linear", antialias=False))
-  np.testing.assert_allclose(ours(x), image(x), atol=1e-5)
-  candidates = {"jaxup": lambda: ours(x), "jax.image": lambda: image(x)}
+def bilinear_case(shape, out):
+  torch = torch_or_none()
+  x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
+  cands = [
+      Candidate("jaxup", lambda v: jaxup.resize(v, out, method="linear"), (x,)),
+      Candidate("jax.image", lambda v: jax.image.resize(
+          v, (v.shape[0], out, out, v.shape[-1]), "linear", antialias=False), (x,)),
+  ]
   if torch is not None:
-    xt = torch.from_numpy(x_np).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-    torch_fn = functools.partial(F.interpolate, xt, size=(512, 512), mode="bilinear",
-                                 align_corners=False)
-    np.testing.assert_allclose(np.asarray(ours(x)), torch_fn().permute(0, 2, 3, 1).numpy(),
-                               atol=1e-5)
-    candidates["torch"] = torch_fn
-  print(format_row("2x bilinear (8,256,256,32)->(512,512)", compare(candidates, repeats=15),
-                   "jaxup"))
-  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 512), x)))
-  print(_stats_cell("jax.image", compile_stats(
-      lambda v: jax.image.resize(v, (8, 512, 512, 32), "linear", antialias=False), x)))
+    xt = torch_channels_last(torch, x)
+    F = torch.nn.functional
+    cands.append(Candidate("torch", lambda: channels_last_view(F.interpolate(
+        xt, size=(out, out), mode="bilinear", align_corners=False)), framework="torch"))
+  return Case(f"bilinear {shape}->{out}x{out}", GROUP, "forward", cands, "jax.image",
+              tolerance=1e-5)
 
-  # 2. Arbitrary size, align_corners=True.
-  x_np = rng.standard_normal((8, 200, 200, 32), dtype=np.float32)
-  x = jnp.asarray(x_np)
-  ours = jax.jit(lambda v: jaxup.resize(v, 333, align_corners=True))
-  sat = jax.jit(lambda v: _scale_and_translate_align_corners(v, (333, 333)))
-  np.testing.assert_allclose(ours(x), sat(x), atol=1e-4)
-  candidates = {"jaxup": lambda: ours(x), "scale_and_translate": lambda: sat(x)}
+
+def align_corners_case(shape, out):
+  torch = torch_or_none()
+  x = jnp.asarray(np.random.default_rng(1).standard_normal(shape), jnp.float32)
+  cands = [
+      Candidate("jaxup", lambda v: jaxup.resize(v, out, method="linear", align_corners=True), (x,)),
+      Candidate("scale_and_translate",
+                lambda v: _scale_and_translate_align_corners(v, (out, out)), (x,)),
+  ]
   if torch is not None:
-    xt = torch.from_numpy(x_np).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-    torch_fn = functools.partial(F.interpolate, xt, size=(333, 333), mode="bilinear",
-                                 align_corners=True)
-    # PyTorch computes align_corners source coordinates in float32.
-    np.testing.assert_allclose(np.asarray(ours(x)), torch_fn().permute(0, 2, 3, 1).numpy(),
-                               atol=5e-4)
-    candidates["torch"] = torch_fn
-  print(format_row("align_corners (8,200,200,32)->(333,333)", compare(candidates, repeats=15),
-                   "jaxup"))
-  print(_stats_cell("jaxup", compile_stats(lambda v: jaxup.resize(v, 333, align_corners=True),
-                                           x)))
-  print(_stats_cell("scale_and_translate", compile_stats(
-      lambda v: _scale_and_translate_align_corners(v, (333, 333)), x)))
+    xt = torch_channels_last(torch, x)
+    F = torch.nn.functional
+    cands.append(Candidate("torch", lambda: channels_last_view(F.interpolate(
+        xt, size=(out, out), mode="bilinear", align_corners=True)), framework="torch"))
+  return Case(f"bilinear align_corners {shape}->{out}x{out}", GROUP, "forward", cands,
+              "scale_and_translate", tolerance=1e-4)
+
+
+def cases(quick: bool, smoke: bool = False) -> list:
+  if smoke:
+    return [bilinear_case((1, 8, 8, 4), 16)]
+  if quick:
+    return [bilinear_case((2, 64, 64, 32), 128), align_corners_case((2, 50, 50, 32), 83)]
+  return [bilinear_case((8, 256, 256, 32), 512), align_corners_case((8, 200, 200, 32), 333)]
 
 
 if __name__ == "__main__":
-  main()
+  import run
+  sys.exit(run.main(sys.argv[1:], modules=[sys.modules[__name__]]))

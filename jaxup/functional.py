@@ -189,7 +189,7 @@ def interpolate(input: ArrayLike, size: Optional[IntOrSeq] = None,
   to the linear and cubic modes only. ``antialias=True`` (``bilinear``, ``bicubic``) is
   jaxup's ``antialias=True, exclude_outside=True``, and for ``bicubic`` ``cubic_coeff_a=-0.5``
   (plain ``bicubic`` uses -0.75). ``recompute_scale_factor=True`` is ``recompute_scale=True``.
-  ``"area"`` is not available.
+  ``"area"`` is adaptive average pooling, as in PyTorch.
 
   Example:
     >>> import jax.numpy as jnp

@@ -35,14 +35,14 @@ def test_resize_layer_names_size_and_factor_by_keyword_and_needs_a_method():
   with pytest.raises(TypeError, match=r"Resize takes size= or scale= by keyword, got the "
                      r"positional 2: Resize\(size=2, \.\.\.\) sets the output size"):
     layers.Resize(2, method="nearest")
-  with pytest.raises(TypeError, match=r"Resize needs method= .*PyTorch's Upsample defaults to "
-                     r"'nearest'"):
+  with pytest.raises(TypeError, match=r"Resize: resize\(\): missing a required argument: "
+                     r"'method'; resize has no default method"):
     layers.Resize(size=4)
-  with pytest.raises(TypeError, match=r"Resize got scale_factor=2, PyTorch's name; jaxup spells "
-                     r"it scale="):
+  with pytest.raises(TypeError, match=r"resize takes scale=, not scale_factor= \(PyTorch's "
+                     r"name\): write scale=2"):
     layers.Resize(scale_factor=2, method="linear")
-  with pytest.raises(TypeError, match=r"Resize got mode='bilinear', PyTorch's name; jaxup "
-                     r"spells it method="):
+  with pytest.raises(TypeError, match=r"resize takes method=, not mode= \(PyTorch's name\): "
+                     r"write method='bilinear'"):
     layers.Resize(scale=2, mode="bilinear")
   with pytest.raises(TypeError, match=r"MaxPool got kernel_size=2, .* spells it window="):
     layers.MaxPool(kernel_size=2)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from jaxup._src import checks
 from jaxup._src import geometry
-from jaxup._src.conv import conv
+from jaxup._src.conv import conv, kernel_from_torch
 from jaxup._src.layout import Layout, parse_layout
 from jaxup._src.bed_of_nails import bed_of_nails
 from jaxup._src.max_pool import max_pool
@@ -113,12 +113,6 @@ def padded_conv(x: jax.Array, kernel: jax.Array, *, stride, padding, dilation, g
               layout=layout, precision=precision)
 
 
-def conv_default_kernel_init():
-  """LeCun-normal over the convolution's fan-in (Flax's and Haiku's default, not PyTorch's)."""
-  return jax.nn.initializers.variance_scaling(
-      1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1)
-
-
 def add_bias(y: jax.Array, bias: jax.Array, lay: Layout) -> jax.Array:
   """``y + bias`` with ``bias`` ``[C]`` broadcast along the channel axis of ``lay``."""
   shape = [1] * y.ndim
@@ -130,6 +124,61 @@ def default_kernel_init():
   """LeCun-normal scaled by the transposed convolution's input channels (the last axis)."""
   return jax.nn.initializers.variance_scaling(
       1.0, "fan_in", "truncated_normal", in_axis=-1, out_axis=-2)
+
+
+def default_conv_kernel_init():
+  """LeCun-normal over a convolution kernel ``[*K, C_in // groups, C_out]`` (Flax's default)."""
+  return jax.nn.initializers.variance_scaling(
+      1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1)
+
+
+def torch_upsample_conv_config(upsample: Any, conv: Any) -> dict:
+  """The jaxup arguments and weights of PyTorch's ``Upsample`` followed by ``Conv{1,2,3}d``.
+
+  Args:
+    upsample: a ``torch.nn.Upsample`` with ``mode="nearest"`` and an integer
+      ``scale_factor``, or the factor itself (an int or one per spatial axis).
+    conv: a ``torch.nn.Conv1d/2d/3d`` with stride 1 and ``padding_mode="zeros"``.
+
+  Returns:
+    A dict with ``in_features``, ``features``, ``kernel_size``, ``factor``, ``padding``,
+    ``dilation``, ``groups``, ``use_bias``, ``kernel`` (a jaxup kernel) and ``bias``.
+
+  Raises:
+    TypeError: if ``conv`` is not a PyTorch convolution.
+    ValueError: for a non-nearest or non-integer upsampling, a strided convolution or a padding
+      mode other than ``"zeros"``.
+  """
+  if getattr(conv, "transposed", True) or not hasattr(conv, "weight"):
+    raise TypeError(
+        f"conv must be a torch.nn.Conv1d/2d/3d module, got {type(conv).__name__}")
+  n = len(conv.kernel_size)
+  if hasattr(upsample, "scale_factor"):
+    if upsample.mode != "nearest" or upsample.scale_factor is None:
+      raise ValueError(
+          "upsample must be torch.nn.Upsample(scale_factor=..., mode='nearest'), got "
+          f"mode={upsample.mode!r}, scale_factor={upsample.scale_factor!r}")
+    scale = upsample.scale_factor
+    scale = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * n
+    if any(float(s) != int(s) for s in scale):
+      raise ValueError(f"upsample's scale_factor must be an integer, got {upsample.scale_factor!r}")
+    factor = tuple(int(s) for s in scale)
+  else:
+    factor = checks.ints(upsample, n, "upsample")
+  if any(s != 1 for s in conv.stride):
+    raise ValueError(f"conv must have stride 1, got stride={tuple(conv.stride)}")
+  if conv.padding_mode != "zeros":
+    raise ValueError(f"conv must have padding_mode='zeros', got {conv.padding_mode!r}")
+  padding = conv.padding
+  padding = padding.upper() if isinstance(padding, str) else tuple(padding)
+  bias = None
+  if conv.bias is not None:
+    bias = jnp.asarray(conv.bias.detach().cpu().numpy())
+  return dict(
+      in_features=conv.in_channels, features=conv.out_channels,
+      kernel_size=tuple(conv.kernel_size), factor=factor, padding=padding,
+      dilation=tuple(conv.dilation), groups=conv.groups, use_bias=bias is not None,
+      kernel=kernel_from_torch(conv.weight), bias=bias)
 
 
 class StatelessLayer:
@@ -182,6 +231,9 @@ class Resize(StatelessLayer):
   cannot mean a size here and a factor in :class:`UpsampleNearest`. ``method`` is required (PyTorch's
   ``Upsample`` defaults to nearest, other frameworks to linear).
 
+  ``method`` is required, as in :func:`jaxup.resize`; a missing one, or PyTorch's ``mode=`` and
+  ``scale_factor=``, fail when the layer is built, with what to write instead.
+
   Example:
     >>> import jax.numpy as jnp
     >>> Resize(scale=2, method="linear", align_corners=True)(jnp.ones((1, 4, 4, 3))).shape
@@ -196,9 +248,10 @@ class Resize(StatelessLayer):
           f"Resize takes size= or scale= by keyword, got the positional {args[0]!r}: "
           f"Resize(size={args[0]!r}, ...) sets the output size, Resize(scale={args[0]!r}, ...) "
           "multiplies the input size")
-    if "method" not in kwargs and "mode" not in kwargs:  # mode= gets its own answer
-      raise TypeError("Resize needs method= ('nearest', 'nearest-exact', 'linear' or 'cubic'); "
-                      "PyTorch's Upsample defaults to 'nearest', jax.image.resize has no default")
+    # The same answer as resize itself for a missing method or PyTorch's argument names.
+    message = resize.argument_hint((None,), kwargs)
+    if message is not None:
+      raise TypeError(f"Resize: {message}")
     super().__init__(**kwargs)
 
 

@@ -43,7 +43,7 @@ _INTERPOLATE_MODES = {
     "bilinear": ("linear", 4),
     "trilinear": ("linear", 5),
     "bicubic": ("cubic", 4),
-    "area": (None, None),
+    "area": ("area", None),
 }
 
 
@@ -196,9 +196,6 @@ def interpolate_options(size, scale_factor, mode, align_corners, recompute_scale
   """
   mode = checks.choice(mode, "mode", tuple(_INTERPOLATE_MODES))
   method, rank = _INTERPOLATE_MODES[mode]
-  if method is None:
-    raise ValueError("mode='area' (adaptive average pooling) is not available in jaxup.resize; "
-                     "for an integer factor f, average pooling over f x f windows equals it")
   if ndim is not None and rank is not None and ndim != rank:
     raise ValueError(f"mode={mode!r} needs a {rank}-D input as in PyTorch, got {ndim}-D; "
                      "'linear' is for 3-D, 'bilinear' and 'bicubic' 4-D, 'trilinear' 5-D")
@@ -211,7 +208,7 @@ def interpolate_options(size, scale_factor, mode, align_corners, recompute_scale
     options["size"] = size
   else:
     options["scale"] = scale_factor
-  if method.startswith("nearest"):
+  if method.startswith("nearest") or method == "area":
     if align_corners is not None:
       raise ValueError(f"align_corners applies to linear and cubic modes, not mode={mode!r} "
                        "(as in PyTorch); leave it None")
