@@ -476,16 +476,3 @@ def test_decoder_port_equinox(layout, dtype, tol):
     return eqx.combine(params, static)(x, v, state)
 
   _check_port(forward, params, grads, ref, layout, tol)
-
-
-def test_the_porting_guide_runs():
-  import doctest
-  import pathlib
-
-  pytest.importorskip("flax")
-  pytest.importorskip("haiku")
-  pytest.importorskip("equinox")
-  guide = pathlib.Path(__file__).resolve().parent.parent / "docs" / "guides" / "porting-pytorch.md"
-  failures, tried = doctest.testfile(str(guide), module_relative=False,
-                                     optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-  assert tried >= 20 and failures == 0
