@@ -198,8 +198,8 @@ class _Stateless(eqx.Module):
 
 def _stateless(name: str) -> type:
   base = getattr(layers, name)
-  doc = (f"{base.__doc__.splitlines()[0]}\n\n  The same layer as an ``eqx.Module``: see "
-         f":class:`jaxup._src.layers.{name}`.")
+  doc = (f"The stateless layer :class:`jaxup.flax.{name}` as an ``eqx.Module``: the same "
+         "arguments, options static, and a keyword ``key`` that is ignored.")
   return type(name, (_Stateless,), {"_base": base, "__doc__": doc, "__module__": __name__})
 
 
