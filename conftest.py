@@ -24,3 +24,6 @@ collect_ignore = [
                          ("haiku", "jaxup/haiku.py"))
     if importlib.util.find_spec(module) is None
 ]
+# The Sphinx configuration and the figure script are not library modules; a local build's
+# output is not a source.
+collect_ignore += ["docs/conf.py", "docs/make_figures.py", "docs/_build"]

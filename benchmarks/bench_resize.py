@@ -41,7 +41,7 @@ def bilinear_case(shape, out):
   torch = torch_or_none()
   x = jnp.asarray(np.random.default_rng(0).standard_normal(shape), jnp.float32)
   cands = [
-      Candidate("jaxup", lambda v: jaxup.resize(v, out), (x,)),
+      Candidate("jaxup", lambda v: jaxup.resize(v, out, method="linear"), (x,)),
       Candidate("jax.image", lambda v: jax.image.resize(
           v, (v.shape[0], out, out, v.shape[-1]), "linear", antialias=False), (x,)),
   ]
@@ -58,7 +58,7 @@ def align_corners_case(shape, out):
   torch = torch_or_none()
   x = jnp.asarray(np.random.default_rng(1).standard_normal(shape), jnp.float32)
   cands = [
-      Candidate("jaxup", lambda v: jaxup.resize(v, out, align_corners=True), (x,)),
+      Candidate("jaxup", lambda v: jaxup.resize(v, out, method="linear", align_corners=True), (x,)),
       Candidate("scale_and_translate",
                 lambda v: _scale_and_translate_align_corners(v, (out, out)), (x,)),
   ]

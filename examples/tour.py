@@ -1,12 +1,18 @@
-"""A tour of every upsampling technique in jaxup, on the seed's worked examples.
+"""A tour of every upsampling technique in jaxup, on the seed's worked examples and a photograph.
 
-  python examples/tour.py
+  python examples/tour.py                 # prints the tables, writes ./tour.png
+  python examples/tour.py --out fig.png   # writes the figure elsewhere
 
-Each section shows an upsampler next to the downsampler it is the transpose of.
+Each section shows an upsampler next to the downsampler it is the transpose of. The figure
+applies every upsampler to scikit-image's astronaut photograph (shipped with the package), shows
+the checkerboard of transposed convolutions against resize-convolution, a max-pool / max-unpool
+round trip, and each upsampler's adjoint applied to the full-resolution photograph.
 """
 
 from __future__ import annotations
 
+import argparse
+import pathlib
 import textwrap
 
 import jax
@@ -60,7 +66,8 @@ def nearest() -> None:
   show("upsample_nearest([[1, 2], [3, 4]], 2)", y)
   # Its transpose is non-overlapping sum pooling.
   (pooled,) = jax.linear_transpose(lambda v: jaxup.upsample_nearest(v, 2, layout="HW"),
-                                   x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                   x.astype(jnp.float32))(
+                                       jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): 2x2 sum pooling", pooled)
 
 
@@ -68,17 +75,19 @@ def interpolation() -> None:
   section("Bilinear interpolation (and nearest, cubic, in every framework's convention)")
   image = jnp.array([[10, 20], [30, 40]])
   show("resize([[10, 20], [30, 40]], 4): half-pixel bilinear on an integer image, truncated",
-       jaxup.resize(image, 4, layout="HW"))
-  show("the same on a float image", jaxup.resize(image.astype(jnp.float32), 4, layout="HW"))
+       jaxup.resize(image, 4, method="linear", layout="HW"))
+  show("the same on a float image",
+       jaxup.resize(image.astype(jnp.float32), 4, method="linear", layout="HW"))
   show("align_corners=True (PyTorch's bilinear with align_corners)",
-       jaxup.resize(image.astype(jnp.float32), 4, align_corners=True, layout="HW"))
+       jaxup.resize(image.astype(jnp.float32), 4, method="linear", align_corners=True,
+                    layout="HW"))
   show("bicubic, PyTorch's a = -0.75",
        jaxup.resize(image.astype(jnp.float32), 4, method="cubic", layout="HW"))
   show("nearest at scale 1.5 (PyTorch's 'nearest': asymmetric, floor)",
        jaxup.resize(image, scale=1.5, method="nearest", layout="HW"))
 
   # Linear resizing is linear: its transpose is the matching triangle-filter downsample.
-  up = lambda v: jaxup.resize(v, 4, layout="HW")
+  up = lambda v: jaxup.resize(v, 4, method="linear", layout="HW")
   x = jnp.array([[1.0, 2.0], [3.0, 4.0]])
   (down,) = jax.linear_transpose(up, x)(jnp.ones((4, 4)))
   show("transpose of the 2x bilinear upsample applied to ones (each input's total weight)", down)
@@ -89,7 +98,8 @@ def bed_of_nails() -> None:
   x = jnp.array([[1, 2], [3, 4]])
   show("bed_of_nails([[1, 2], [3, 4]], 2)", jaxup.bed_of_nails(x, 2, layout="HW"))
   (sub,) = jax.linear_transpose(lambda v: jaxup.bed_of_nails(v, 2, layout="HW"),
-                                x.astype(jnp.float32))(jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
+                                x.astype(jnp.float32))(
+                                    jnp.arange(16, dtype=jnp.float32).reshape(4, 4))
   show("its transpose on arange(16).reshape(4, 4): strided subsampling x[::2, ::2]", sub)
 
 
@@ -122,8 +132,16 @@ SECTIONS = [convolution, nearest, interpolation, bed_of_nails, unpooling, pixel_
 
 
 def main() -> None:
+  parser = argparse.ArgumentParser(description="Every upsampling technique in jaxup.")
+  parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("tour.png"),
+                      help="where to write the figure (default: ./tour.png)")
+  args = parser.parse_args()
   for run in SECTIONS:
     run()
+  from figures import save_tour_figure  # matplotlib and scikit-image: the examples extra
+
+  save_tour_figure(args.out)
+  print(f"figure: {args.out.resolve()}")
 
 
 if __name__ == "__main__":

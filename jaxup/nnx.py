@@ -86,10 +86,12 @@ class ConvTranspose(nnx.Module):
           f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
           f"length sets the spatial rank), got {checks.describe(kernel_size)}")
     use_bias = checks.boolean(use_bias, "use_bias")
+    in_features = checks.integer(in_features, "in_features", minimum=1)
+    out_features = checks.integer(out_features, "out_features", minimum=1)
     if layout is not None:
       if not isinstance(layout, str):
         raise TypeError(
-            f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+            f"layout must be a string such as 'NHWC' or None, got {checks.describe(layout)}")
       layout = parse_layout(layout, len(layout), num_spatial=(len(kernel_size),)).spec
     shape = layers.conv_transpose_kernel_shape_for(
         len(kernel_size), in_features, out_features, kernel_size, groups)

@@ -10,6 +10,7 @@ from jax.test_util import check_grads
 
 import jaxup
 from jaxup import testing
+from jaxup._src import lowering
 from tests.helpers import assert_jit_eager_vmap, random
 
 # ----------------------------------------------------------------------------------------------
@@ -287,15 +288,28 @@ VJP_CASES = [
 @pytest.mark.parametrize("spatial, ksize, c_in, c_out, kwargs", VJP_CASES)
 def test_conv_transpose_is_the_vjp_of_conv(spatial, ksize, c_in, c_out, kwargs):
   groups = kwargs.get("groups", 1)
-  # float32: XLA's CPU compiler aborts on some float64 input-dilated convolutions, which is
-  # what jax.vjp of a strided conv emits; the library itself never emits one.
+  n = len(spatial)
+  # The reference is JAX's own VJP of lax.conv_general_dilated, an input-dilated convolution:
+  # float32, because XLA's CPU compiler aborts on some float64 ones (jaxup never emits one).
   z0 = random((2, *spatial, c_in), np.float32)
   kernel = random((*ksize, c_in // groups, c_out), np.float32, seed=3)
-  y, vjp = jax.vjp(lambda z: jaxup.conv(z, kernel, **kwargs), z0)
+  padding = kwargs.get("padding", 0)
+  if not isinstance(padding, str):
+    padding = [p if isinstance(p, tuple) else (p, p)
+               for p in (padding if isinstance(padding, tuple) else (padding,) * n)]
+  stride, dilation = kwargs.get("stride", 1), kwargs.get("dilation", 1)
+  lax_conv = lambda z: jax.lax.conv_general_dilated(
+      z, kernel, stride if isinstance(stride, tuple) else (stride,) * n, padding,
+      rhs_dilation=dilation if isinstance(dilation, tuple) else (dilation,) * n,
+      feature_group_count=groups, dimension_numbers=lowering._CHANNELS_LAST[n])
+  y, vjp = jax.vjp(lax_conv, z0)
+  np.testing.assert_allclose(jaxup.conv(z0, kernel, **kwargs), y, rtol=1e-5, atol=1e-5)
   ct = random(y.shape, np.float32, seed=4)
   expected = vjp(ct)[0]
   got = jaxup.conv_transpose(ct, kernel, output_size=spatial, **kwargs)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+  _, vjp_ours = jax.vjp(lambda z: jaxup.conv(z, kernel, **kwargs), z0)
+  np.testing.assert_allclose(vjp_ours(ct)[0], expected, rtol=1e-5, atol=1e-5)
   transpose = jax.linear_transpose(lambda z: jaxup.conv(z, kernel, **kwargs), z0)
   np.testing.assert_allclose(got, transpose(ct)[0], rtol=1e-5, atol=1e-5)
 

@@ -52,10 +52,16 @@ def test_seed_table():
 def test_output_size_extends_or_trims_the_default():
   x, indices = jnp.array([5., 7.]), jnp.array([1, 4])
   assert jaxup.max_unpool(x, indices, 2, layout="W").tolist() == [0, 5, 0, 0]  # 4 dropped
+  # Windows [0, 2) and [2, 4): index 4 lies outside its window and is dropped, however long
+  # the output; with overlapping windows any in-range index is honoured.
   assert jaxup.max_unpool(x, indices, 2, output_size=[5], layout="W").tolist() == [
-      0, 5, 0, 0, 7]
-  full = jaxup.max_unpool(x[None, :, None], indices[None, :, None], 2, output_size=(1, 5, 1))
-  assert full.shape == (1, 5, 1) and full.ravel().tolist() == [0, 5, 0, 0, 7]
+      0, 5, 0, 0, 0]
+  assert jaxup.max_unpool(x, jnp.array([1, 3]), 2, output_size=[5], layout="W").tolist() == [
+      0, 5, 0, 7, 0]
+  assert jaxup.max_unpool(x, indices, 3, stride=2, layout="W").tolist() == [0, 5, 0, 0, 7]
+  full = jaxup.max_unpool(x[None, :, None], jnp.array([1, 3])[None, :, None], 2,
+                          output_size=(1, 5, 1))
+  assert full.shape == (1, 5, 1) and full.ravel().tolist() == [0, 5, 0, 7, 0]
   assert jaxup.max_unpool(x, jnp.array([0, 2]), 2, output_size=[3], layout="W").tolist() == [
       5, 0, 7]
   padded = jaxup.max_unpool(x, jnp.array([0, 2]), 3, stride=2, padding=1, layout="W")
@@ -65,7 +71,7 @@ def test_output_size_extends_or_trims_the_default():
 def test_duplicates_last_value_in_row_major_order_wins_like_pytorch_cpu():
   x = jnp.array([[1., 2.], [3., 4.]])
   indices = jnp.array([[5, 5], [5, 0]])
-  out = jaxup.max_unpool(x, indices, 2, layout="HW")
+  out = jaxup.max_unpool(x, indices, 3, stride=1, layout="HW")  # overlapping 3x3 windows
   assert out.ravel().tolist() == [4, 0, 0, 0, 0, 3] + [0] * 10
   overlapping = jaxup.max_unpool(jnp.array([1., 2., 3.]), jnp.array([2, 2, 1]), 2, stride=1,
                                  layout="W")
@@ -80,11 +86,16 @@ def test_out_of_range_indices_are_dropped():
   assert out.tolist() == [0, 1, 0, 0, 0, 3, 4, 0]
 
 
-def test_indices_outside_their_window_are_honoured():
-  # stride == window, but the first value is aimed at the second window's cell.
+def test_indices_outside_their_window():
+  # Non-overlapping windows (stride == window): a value lands only inside its own window, as
+  # max pooling's indices always do; an index elsewhere is dropped, with no decision taken
+  # from the values of the indices.
   x = jnp.array([[1., 2.]])
-  out = jaxup.max_unpool(x, jnp.array([[3, 2]]), 2, layout="NW")
-  assert out.tolist() == [[0, 0, 2, 1]]
+  assert jaxup.max_unpool(x, jnp.array([[3, 2]]), 2, layout="NW").tolist() == [[0, 0, 2, 0]]
+  assert jaxup.max_unpool(x, jnp.array([[1, 2]]), 2, layout="NW").tolist() == [[0, 1, 2, 0]]
+  # Overlapping windows: any in-range index is honoured, as in PyTorch.
+  out = jaxup.max_unpool(x, jnp.array([[2, 0]]), 2, stride=1, layout="NW")
+  assert out.tolist() == [[2, 0, 1]]
 
 
 @pytest.mark.parametrize("dtype,indices_dtype", [
@@ -122,6 +133,19 @@ def _torch_unpool_configs(count, seed):
 TORCH_CONFIGS = _torch_unpool_configs(24, seed=112526)
 
 
+def _in_own_windows(rng, indices, window, padding, out_sizes):
+  """NC* indices moved to a random position of their own (non-overlapping) window, where that
+  position is inside the output; the others keep their max pooling index."""
+  nd = len(window)
+  grid = np.meshgrid(*(np.arange(n) for n in indices.shape[2:]), indexing="ij")
+  flat, inside = np.zeros(indices.shape, np.int64), np.ones(indices.shape, bool)
+  for a in range(nd):
+    coord = grid[a] * window[a] - padding[a] + rng.integers(0, window[a], indices.shape)
+    inside &= (coord >= 0) & (coord < out_sizes[a])
+    flat = flat * out_sizes[a] + coord
+  return np.where(inside, flat, indices)
+
+
 def test_randomized_grid_covers_the_brief():
   c = TORCH_CONFIGS
   assert {len(k["window"]) for k in c} == {1, 2, 3}
@@ -145,12 +169,21 @@ def test_matches_torch_max_unpool(config):
       ceil_mode=config["ceil_mode"], return_indices=True)
   output_size = config["size"] if config["exact_size"] else None
   unpool = getattr(functional, f"max_unpool{nd}d")
-  plane = int(np.prod(functional._unpool_output_size(  # PyTorch's own output-size rule
-      pooled, config["window"], config["stride"], config["padding"], output_size)))
-  shuffled = rng.integers(0, max(plane, 1), indices.shape)  # arbitrary, with duplicates
+  out_sizes = [int(n) for n in functional._unpool_output_size(  # PyTorch's own size rule
+      pooled, config["window"], config["stride"], config["padding"], output_size)]
+  if config["stride"] == config["window"]:
+    shuffled = _in_own_windows(rng, indices.numpy(), config["window"], config["padding"],
+                               out_sizes)
+  else:
+    shuffled = rng.integers(0, max(int(np.prod(out_sizes)), 1), indices.shape)  # duplicates
   kwargs = dict(stride=config["stride"], padding=config["padding"], output_size=output_size)
   compared = 0
-  for idx in (indices.numpy(), shuffled):
+  candidates = [indices.numpy(), shuffled]
+  if config["stride"] == config["window"] and tuple(out_sizes) != config["size"]:
+    # The pooling indices number a plane of another width than the output's: their positions
+    # there leave the windows (PyTorch scatters them anyway, jaxup drops them).
+    candidates = [shuffled]
+  for idx in candidates:
     # PyTorch has no integer unpooling: unpool small integers exactly in float64.
     try:
       expected = unpool(pooled.double(), torch.from_numpy(idx), config["window"],
@@ -229,8 +262,8 @@ def test_check_grads():
 
 
 def test_duplicate_gradient_goes_to_the_winner_only():
-  grad = jax.grad(lambda v: jaxup.max_unpool(v, jnp.array([1, 1]), 2, layout="W").sum())(
-      jnp.array([1., 2.]))
+  unpool = lambda v: jaxup.max_unpool(v, jnp.array([1, 1]), 2, stride=1, layout="W")
+  grad = jax.grad(lambda v: unpool(v).sum())(jnp.array([1., 2.]))
   assert grad.tolist() == [0, 1]
 
 
@@ -313,3 +346,14 @@ def test_signature_array_first_then_keyword_only():
   assert [p.name for p in params[:3]] == ["x", "indices", "window"]
   assert all(p.kind is p.KEYWORD_ONLY for p in params[3:])
   assert [p.name for p in params[3:]] == ["stride", "padding", "output_size", "layout"]
+
+
+@pytest.mark.parametrize("window,stride", [(2, None), (3, 2)])
+def test_no_decision_from_index_values(window, stride):
+  # The path is chosen from the configuration: no cond (which vmap would turn into both
+  # branches) and no reduction over the indices.
+  x = jnp.zeros((2, 3, 3, 2))
+  jaxpr = str(jax.make_jaxpr(lambda v, i: jaxup.max_unpool(v, i, window, stride=stride))(
+      x, jnp.zeros(x.shape, jnp.int32)))
+  assert "cond[" not in jaxpr and "reduce_and" not in jaxpr and "reduce_or" not in jaxpr
+  assert ("scatter" in jaxpr) == (stride is not None)

@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -17,3 +19,32 @@ def test_readme_python_blocks_run():
       if shape:
         name, expected = shape.groups()
         assert str(tuple(namespace[name].shape)) == expected, line
+
+
+def quick_start() -> list[str]:
+  block = re.search(r"```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
+  return [re.sub(r"\s+#.*$", "", line).strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_needs_exactly_two_self_contained_commands():
+  tomllib = pytest.importorskip("tomllib")
+
+  extras = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"][
+      "optional-dependencies"]
+  tour, tests = quick_start()
+  for command, needs in ((tour, {"examples"}), (tests, {"test", "docs", "examples"})):
+    installed = re.match(r'pip install -e "\.\[([\w,]+)\]" && ', command)
+    assert installed, f"{command!r} does not start by installing what it needs"
+    named = set(installed.group(1).split(","))
+    assert needs <= named <= set(extras), (command, named)
+  assert tour.endswith("&& python examples/tour.py")
+  assert tests.endswith("&& python -m pytest -q -n auto")
+  # The docs extra has what the docs build needs, the examples extra what the examples import.
+  assert {"sphinx", "myst-parser"} <= {re.split(r"[<>=\[]", d)[0] for d in extras["docs"]}
+  assert {"matplotlib", "scikit-image", "optax", "tqdm", "flax", "dm-haiku"} <= {
+      re.split(r"[<>=\[]", d)[0] for d in extras["examples"]}
+
+
+def test_ci_runs_the_readme_test_command():
+  script = (README.parent / ".ci" / "run").read_text()
+  assert "grep -m1 'pytest'" in script and 'eval "$command"' in script

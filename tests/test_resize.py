@@ -27,10 +27,10 @@ def _run(x, **options):
   return np.asarray(_jitted(**options)(x))
 
 
-def _line(values, out=None, **options):
-  """Resizes a 1-D list of values laid out as ``W`` and returns a list."""
+def _line(values, out=None, method="linear", **options):
+  """Resizes a 1-D list of values laid out as ``W`` (linearly unless told) into a list."""
   x = jnp.asarray(values, jnp.float64)
-  return _run(x, size=out, layout="W", **options).tolist()
+  return _run(x, size=out, layout="W", method=method, **options).tolist()
 
 
 # Hand-computed tables -----------------------------------------------------------------------
@@ -39,10 +39,10 @@ def _line(values, out=None, **options):
 def test_seed_bilinear_table_integer_and_float():
   image = jnp.array([[10, 20], [30, 40]], jnp.int32)
   expected = [[10, 12, 17, 20], [15, 17, 22, 25], [25, 27, 32, 35], [30, 32, 37, 40]]
-  got = resize(image, 4, layout="HW")
+  got = resize(image, 4, method="linear", layout="HW")
   assert got.dtype == jnp.int32
   assert got.tolist() == expected
-  got = resize(image.astype(jnp.float32), 4, layout="HW")
+  got = resize(image.astype(jnp.float32), 4, method="linear", layout="HW")
   assert got.dtype == jnp.float32
   np.testing.assert_allclose(got, [[10, 12.5, 17.5, 20], [15, 17.5, 22.5, 25],
                                    [25, 27.5, 32.5, 35], [30, 32.5, 37.5, 40]])
@@ -269,44 +269,81 @@ def test_torch_scale_rule_departures_are_recompute():
   np.testing.assert_allclose(_line(x, scale=1.2, method="nearest"), followed.numpy().ravel())
 
 
-def _onnx_resize(x, sizes, **attributes):
-  """The ONNX reference implementation (``onnx.reference``) of Resize, opset 19."""
+def _onnx_resize(x, *, sizes=None, scales=None, roi=None, **attributes):
+  """The ONNX reference implementation (``onnx.reference``) of one Resize node, opset 19."""
   onnx = pytest.importorskip("onnx")
   from onnx import helper
   from onnx.reference import ReferenceEvaluator
 
-  double, int64 = onnx.TensorProto.DOUBLE, onnx.TensorProto.INT64
-  node = helper.make_node("Resize", ["X", "", "", "sizes"], ["Y"], **attributes)
-  graph = helper.make_graph(
-      [node], "resize",
-      [helper.make_tensor_value_info("X", double, None),
-       helper.make_tensor_value_info("sizes", int64, None)],
-      [helper.make_tensor_value_info("Y", double, None)])
+  double, int64, double_t = onnx.TensorProto.DOUBLE, onnx.TensorProto.INT64, np.float64
+  feeds = {"X": x}
+  inputs = [helper.make_tensor_value_info("X", double, None)]
+  names = []
+  for name, value, kind, dtype in (("roi", roi, double, double_t),
+                                   ("scales", scales, onnx.TensorProto.FLOAT, np.float32),
+                                   ("sizes", sizes, int64, np.int64)):
+    if value is None:
+      names.append("")
+    else:
+      names.append(name)
+      feeds[name] = np.asarray(value, dtype)
+      inputs.append(helper.make_tensor_value_info(name, kind, None))
+  node = helper.make_node("Resize", ["X"] + names, ["Y"], **attributes)
+  graph = helper.make_graph([node], "resize", inputs,
+                            [helper.make_tensor_value_info("Y", double, None)])
   model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-  feeds = {"X": x, "sizes": np.asarray(x.shape[:2] + sizes, np.int64)}
   return ReferenceEvaluator(model).run(None, feeds)[0]
 
 
-def test_onnx_reference_parity():
-  """Every coordinate mode, nearest mode, cubic coefficient, exclude_outside and antialias
-  against ONNX's reference implementation. Output sizes start at 2: for one output the
-  reference reads ``pytorch_half_pixel`` at -0.5 where the specification says 0 (and with
-  ``scales`` it tests the fractional output width where the specification says the output
-  length); the hand tables check those cases against the specification."""
-  pytest.importorskip("onnx")
-  rng = np.random.default_rng(3)
-  modes = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-           "asymmetric")
-  count = 0
-  while count < 40:
-    nd = int(rng.integers(1, 3))
-    ins = tuple(int(v) for v in rng.integers(1, 8, nd))
-    outs = tuple(int(v) for v in rng.integers(2, 10, nd))
+ONNX_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+              "asymmetric", "tf_crop_and_resize")
+
+
+def _onnx_grid(seed, count):
+  """Random Resize nodes over every attribute, and the matching ``resize`` options.
+
+  Scales are float32 values (as ONNX stores them) so that both sides map with the same number.
+  ``pytorch_half_pixel`` keeps outputs of length 2 and more: for one output the reference reads
+  -0.5 where the specification says 0 (the hand tables check the specification)."""
+  rng = np.random.default_rng(seed)
+  configs = []
+  while len(configs) < count:
+    nd = int(rng.integers(1, 4)) if len(configs) % 4 else 2
+    letters = "DHW"[3 - nd:]
+    ins = tuple(int(v) for v in rng.integers(1, 7 if nd < 3 else 4, nd))
+    # Resize all spatial axes (no ONNX axes attribute), or a permuted subset of them.
+    if rng.integers(3) == 0 and nd > 1:
+      chosen = [int(i) for i in rng.permutation(nd)[:int(rng.integers(1, nd + 1))]]
+    else:
+      chosen = None
+    picked = list(range(nd)) if chosen is None else chosen
     method = ("nearest", "linear", "cubic")[rng.integers(3)]
-    coordinates = modes[rng.integers(len(modes))]
+    coordinates = ONNX_MODES[rng.integers(len(ONNX_MODES))]
     attributes = dict(mode=method, coordinate_transformation_mode=coordinates)
     options = dict(method=method, coordinate_transformation_mode=coordinates,
-                   layout="NC" + "DHW"[3 - nd:])
+                   layout="NC" + letters, axes="".join(letters[i] for i in picked))
+    onnx_inputs = {}
+    use_scales = bool(rng.integers(2))
+    if use_scales:
+      values = [float(np.float32(rng.choice([0.5, 0.6, 1.5, 2.0, 2.5, 0.75, 1.7, 3.0])))
+                for _ in picked]
+      if any(np.floor(ins[i] * v) < 1 for i, v in zip(picked, values)):
+        continue
+      options["scale"] = tuple(values)
+      onnx_inputs["scales"] = values
+    else:
+      values = [int(rng.integers(1, 9)) for _ in picked]
+      policy = ("stretch", "not_larger", "not_smaller")[rng.integers(3)]
+      attributes["keep_aspect_ratio_policy"] = options["keep_aspect_ratio_policy"] = policy
+      options["size"] = tuple(values)
+      onnx_inputs["sizes"] = values
+    if coordinates == "tf_crop_and_resize":
+      starts = [round(float(rng.uniform(-0.3, 0.5)), 2) for _ in picked]
+      ends = [round(float(rng.uniform(0.4, 1.3)), 2) for _ in picked]
+      options["roi"] = tuple(starts + ends)
+      value = float(rng.choice([0.0, 1.5, -2.0]))
+      attributes["extrapolation_value"] = options["extrapolation_value"] = value
+      onnx_inputs["roi"] = starts + ends
     if method == "nearest":
       attributes["nearest_mode"] = options["nearest_mode"] = (
           "round_prefer_floor", "round_prefer_ceil", "floor", "ceil")[rng.integers(4)]
@@ -318,13 +355,134 @@ def test_onnx_reference_parity():
         # ONNX stores the attribute as float32.
         a = float(np.float32((-0.75, -0.5, -0.6)[rng.integers(3)]))
         attributes["cubic_coeff_a"] = options["cubic_coeff_a"] = a
+    if chosen is None and attributes.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+      # Without the axes attribute the policy's common scale would include N and C.
+      chosen = picked
+    if chosen is None:
+      # Without the axes attribute, ONNX's sizes, scales and roi cover N and C too.
+      if "sizes" in onnx_inputs:
+        onnx_inputs["sizes"] = [1, 2] + onnx_inputs["sizes"]
+      if "scales" in onnx_inputs:
+        onnx_inputs["scales"] = [1.0, 1.0] + onnx_inputs["scales"]
+      if "roi" in onnx_inputs:
+        k = len(picked)
+        onnx_inputs["roi"] = [0, 0] + onnx_inputs["roi"][:k] + [1, 1] + onnx_inputs["roi"][k:]
+    else:
+      attributes["axes"] = [2 + i for i in chosen]
+    # Output length 1 under pytorch_half_pixel: see the docstring.
+    outs = _onnx_output_sizes(ins, picked, onnx_inputs, attributes)
+    if coordinates == "pytorch_half_pixel" and min(outs) < 2:
+      continue
+    configs.append((ins, attributes, onnx_inputs, options))
+  return configs
+
+
+def _onnx_output_sizes(ins, picked, onnx_inputs, attributes):
+  sizes = [ins[i] for i in picked]
+  if "scales" in onnx_inputs:
+    scales = onnx_inputs["scales"][-len(picked):]
+    return [int(np.floor(n * np.float32(s))) for n, s in zip(sizes, scales)]
+  wanted = onnx_inputs["sizes"][-len(picked):]
+  policy = attributes.get("keep_aspect_ratio_policy", "stretch")
+  if policy == "stretch":
+    return wanted
+  ratios = [w / n for w, n in zip(wanted, sizes)]
+  common = min(ratios) if policy == "not_larger" else max(ratios)
+  return [int(common * n + 0.5) for n in sizes]
+
+
+ONNX_CONFIGS = _onnx_grid(seed=3, count=72)
+
+
+def test_onnx_grid_covers_every_attribute():
+  attributes = [c[1] for c in ONNX_CONFIGS]
+  assert {a["coordinate_transformation_mode"] for a in attributes} == set(ONNX_MODES)
+  assert {a["mode"] for a in attributes} == {"nearest", "linear", "cubic"}
+  assert {a.get("keep_aspect_ratio_policy") for a in attributes} >= {
+      "stretch", "not_larger", "not_smaller"}
+  assert {a.get("nearest_mode") for a in attributes} >= {
+      "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}
+  assert any(a.get("antialias") for a in attributes)
+  assert any(a.get("exclude_outside") for a in attributes)
+  assert any("axes" in a for a in attributes)
+  assert any(a.get("extrapolation_value") for a in attributes)
+  assert {a.get("cubic_coeff_a") for a in attributes} > {None}
+  inputs = [c[2] for c in ONNX_CONFIGS]
+  assert any("scales" in i for i in inputs) and any("sizes" in i for i in inputs)
+  assert any("scales" in i and a["coordinate_transformation_mode"] == "align_corners"
+             for i, a in zip(inputs, attributes))
+
+
+def test_onnx_reference_parity():
+  """Every Resize attribute against ONNX's reference implementation: coordinate modes (with
+  scales, align_corners and tf_crop_and_resize divide by in * scale), nearest modes, cubic
+  coefficient, exclude_outside, antialias, keep_aspect_ratio_policy, axes, roi and
+  extrapolation_value."""
+  pytest.importorskip("onnx")
+  rng = np.random.default_rng(4)
+  for ins, attributes, onnx_inputs, options in ONNX_CONFIGS:
     x = rng.standard_normal((1, 2) + ins)
-    expected = _onnx_resize(x, outs, **attributes)
+    expected = _onnx_resize(x, **onnx_inputs, **attributes)
+    got = _run(x, **options)
     # The reference evaluates cubic coefficients in float32.
-    atol = 1e-5 if method == "cubic" else 1e-12
-    np.testing.assert_allclose(_run(x, size=outs, **options), expected, atol=atol,
-                               err_msg=str((ins, outs, options)))
-    count += 1
+    atol = 1e-5 if attributes["mode"] == "cubic" else 1e-12
+    assert got.shape == expected.shape, (ins, attributes, onnx_inputs)
+    np.testing.assert_allclose(got, expected, atol=atol,
+                               err_msg=str((ins, attributes, onnx_inputs)))
+
+
+def test_onnx_align_corners_with_scale_and_crop_tables():
+  # ONNX align_corners with scale 1.5 on 3 pixels: L = 4.5, 4 outputs, x = y * 2 / 3.5.
+  values = [0.0, 3.0, 6.0]
+  np.testing.assert_allclose(
+      _line(values, scale=1.5, coordinate_transformation_mode="align_corners"),
+      [0.0, 3 * 2 / 3.5, 3 * 4 / 3.5, 3 * 6 / 3.5])
+  # PyTorch's flag divides by the integer size: x = y * 2 / 3.
+  np.testing.assert_allclose(_line(values, scale=1.5, align_corners=True), [0.0, 2.0, 4.0, 6.0])
+  # tf_crop_and_resize, roi [0.25, 1.25] on 5 pixels (in - 1 = 4), 3 outputs:
+  # x = 1 + y * 4 / 2 = 1, 3, 5; the last lies outside and takes the extrapolation value.
+  line = [0.0, 10.0, 20.0, 30.0, 40.0]
+  assert _line(line, 3, coordinate_transformation_mode="tf_crop_and_resize",
+               roi=(0.25, 1.25), extrapolation_value=-1.0) == [10.0, 30.0, -1.0]
+  # One output reads the roi's centre, (0.25 + 1.25) / 2 * 4 = 3.
+  assert _line(line, 1, coordinate_transformation_mode="tf_crop_and_resize",
+               roi=(0.25, 1.25)) == [30.0]
+  # keep_aspect_ratio_policy: sizes (6, 2) for 4 x 4 -> scale 0.5 (not_larger) or 1.5.
+  x = jnp.zeros((1, 4, 4, 1))
+  assert resize(x, (6, 2), method="linear", keep_aspect_ratio_policy="not_larger").shape == (
+      1, 2, 2, 1)
+  assert resize(x, (6, 2), method="linear", keep_aspect_ratio_policy="not_smaller").shape == (
+      1, 6, 6, 1)
+  # Halves round up: 3 * 0.5 = 1.5 -> 2 (sizes (1, 5) for 2 x 3 -> scale 0.5 under not_larger).
+  assert resize(jnp.zeros((2, 3)), (1, 5), method="nearest", layout="HW",
+                keep_aspect_ratio_policy="not_larger").shape == (1, 2)
+
+
+def test_pytorch_antialias_with_align_corners():
+  """PyTorch's antialiased bilinear and bicubic with align_corners=True. PyTorch gives every
+  row the first row's value when one axis shrinks to a single output and the other is resized
+  (its separable passes disagree there), so those shapes are left out."""
+  torch = pytest.importorskip("torch")
+  F = torch.nn.functional
+  rng = np.random.default_rng(5)
+  cases = [((7, 9), (3, 4), None), ((5, 6), (9, 11), None), ((8, 3), (1, 5), None),
+           ((4, 10), (4, 2), None), ((6, 5), None, (0.6, 1.7)), ((9, 4), None, (0.45, 0.5)),
+           ((2, 2), (1, 1), None)]
+  for ins, outs, scale in cases:
+    x = rng.standard_normal((1, 2) + ins)
+    for mode, options in (("bilinear", dict(method="linear")),
+                          ("bicubic", dict(method="cubic", cubic_coeff_a=-0.5))):
+      expected = F.interpolate(torch.from_numpy(x), size=outs, scale_factor=scale, mode=mode,
+                               align_corners=True, antialias=True).numpy()
+      got = _run(x, size=outs, scale=scale, align_corners=True, antialias=True,
+                 exclude_outside=True, layout="NCHW", **options)
+      np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10,
+                                 err_msg=str((ins, outs, scale, mode)))
+  # Downsampling 7 -> 3 with align_corners: r = 3, output 1 centred at 1.5 * 3 - 0.5 = 4 with
+  # the triangle stretched to radius 3: inputs 2..6 weigh 1/3, 2/3, 1, 2/3, 1/3 (sum 3).
+  line = np.arange(7.0) ** 2
+  got = _line(line, 3, align_corners=True, antialias=True, exclude_outside=True)
+  assert got[1] == pytest.approx((4 / 3 + 9 * 2 / 3 + 16 + 25 * 2 / 3 + 36 / 3) / 3, abs=1e-12)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
@@ -354,12 +512,12 @@ def test_jax_image_parity(method):
 # Properties ---------------------------------------------------------------------------------
 
 LINEAR_CASES = [
-    dict(size=(8, 6)),
-    dict(size=(5, 7)),
-    dict(size=(2, 3), antialias=True),
+    dict(size=(8, 6), method="linear"),
+    dict(size=(5, 7), method="linear"),
+    dict(size=(2, 3), method="linear", antialias=True),
     dict(size=(7, 5), method="cubic"),
     dict(size=(3, 2), method="cubic", antialias=True, exclude_outside=True),
-    dict(size=(7, 5), align_corners=True),
+    dict(size=(7, 5), method="linear", align_corners=True),
     dict(scale=(1.7, 2.0), method="nearest"),
 ]
 
@@ -472,8 +630,10 @@ def test_jit_eager_vmap(options):
 def test_temp_memory_at_most_output():
   """XLA needs no scratch array larger than the output (it fuses the per-axis gathers)."""
   x = jax.ShapeDtypeStruct((2, 30, 20, 4), jnp.float32)
-  for options in (dict(size=(60, 40)), dict(size=(47, 31), align_corners=True),
-                  dict(size=(10, 9), antialias=True), dict(size=(61, 43), method="cubic")):
+  for options in (dict(size=(60, 40), method="linear"),
+                  dict(size=(47, 31), method="linear", align_corners=True),
+                  dict(size=(10, 9), method="linear", antialias=True),
+                  dict(size=(61, 43), method="cubic")):
     compiled = jax.jit(lambda v: resize(v, **options)).lower(x).compile()
     memory = compiled.memory_analysis()
     if memory is not None:
@@ -506,9 +666,9 @@ def test_layouts_and_axes_agree():
   np.testing.assert_allclose(one, expected, rtol=1e-12)
   both = _run(x, size=(9, 7), axes="WH", method="cubic")
   np.testing.assert_allclose(both, expected, rtol=1e-12)
-  assert resize(x, 2, axes="W").shape == (2, 5, 2, 3)
+  assert resize(x, 2, axes="W", method="linear").shape == (2, 5, 2, 3)
   # 1-D and 3-D default layouts.
-  assert resize(random((2, 5, 3)), 8).shape == (2, 8, 3)
+  assert resize(random((2, 5, 3)), 8, method="linear").shape == (2, 8, 3)
   assert resize(random((1, 3, 4, 5, 2)), (2, 6, 7), method="cubic").shape == (1, 2, 6, 7, 2)
 
 
@@ -532,7 +692,7 @@ def test_integer_dtypes_truncate_and_saturate():
   np.testing.assert_array_equal(got, np.clip(np.trunc(exact), 0, 255).astype(np.uint8))
   assert exact.min() < 0 and exact.max() > 255
   # Negative values truncate toward zero: x = -0.25, 0.25, 0.75, 1.25 give 0, -0.5, -1.5, -2.
-  y = resize(jnp.array([0, -2], jnp.int8), 4, layout="W")
+  y = resize(jnp.array([0, -2], jnp.int8), 4, method="linear", layout="W")
   assert y.tolist() == [0, 0, -1, -2]
   # Nearest moves integers untouched.
   big = jnp.array([2**62, -(2**62) + 1], jnp.int64)
@@ -542,7 +702,8 @@ def test_integer_dtypes_truncate_and_saturate():
 def test_no_dense_weight_matrix():
   """The program is gathers or slices and elementwise work: no dot products."""
   x = jax.ShapeDtypeStruct((2, 50, 40, 3), jnp.float32)
-  for options in (dict(size=(77, 13)), dict(size=(100, 80)), dict(size=(10, 9), antialias=True),
+  for options in (dict(size=(77, 13), method="linear"), dict(size=(100, 80), method="linear"),
+                  dict(size=(10, 9), method="linear", antialias=True),
                   dict(size=(33, 61), method="cubic", align_corners=True)):
     jaxpr = str(jax.make_jaxpr(lambda v: resize(v, **options))(x))
     assert "dot_general" not in jaxpr and "conv" not in jaxpr
@@ -560,44 +721,101 @@ def test_signature():
 
 def test_errors():
   x = jnp.zeros((1, 4, 4, 1))
+  linear = functools.partial(resize, method="linear")
   with pytest.raises(ValueError, match="exactly one of size and scale"):
-    resize(x)
+    linear(x)
   with pytest.raises(ValueError, match="exactly one of size and scale"):
-    resize(x, 3, scale=2.0)
+    linear(x, 3, scale=2.0)
   with pytest.raises(ValueError, match="recompute_scale=True applies to a scale, not to size=3"):
-    resize(x, 3, recompute_scale=True)
-  with pytest.raises(ValueError, match=r"size must be a positive int, got 0"):
-    resize(x, (3, 0))
-  with pytest.raises(ValueError, match=r"scale must be positive, got -1.0"):
-    resize(x, scale=-1.0)
+    linear(x, 3, recompute_scale=True)
+  with pytest.raises(ValueError, match="size must be a positive int, got 0"):
+    linear(x, (3, 0))
+  with pytest.raises(ValueError, match="scale must be positive, got -1.0"):
+    linear(x, scale=-1.0)
   with pytest.raises(ValueError, match="scale=0.1 gives an empty output"):
-    resize(x, scale=0.1)
-  with pytest.raises(ValueError, match=r"size must be .* sequence of 2 ints .* got \(2, 2, 2\) of length 3"):
-    resize(x, (2, 2, 2))
-  with pytest.raises(ValueError, match="method must be one of 'nearest', 'nearest-exact', 'linear', "
-                     "'cubic', got 'area'"):
-    resize(x, 2, method="area")
-  with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of 'half_pixel'"
-                     ".* got 'tf_crop_and_resize'"):
-    resize(x, 2, coordinate_transformation_mode="tf_crop_and_resize")
-  with pytest.raises(ValueError, match="nearest_mode must be one of "
-                     "'round_prefer_floor'.* got 'round'"):
+    linear(x, scale=0.1)
+  with pytest.raises(ValueError, match=r"size must be an int or a sequence of 2 ints"):
+    linear(x, (2, 2, 2))
+  with pytest.raises(ValueError, match="method must be one of 'nearest', 'nearest-exact', "
+                     "'linear', 'cubic', 'lanczos3', .*, got 'box'"):
+    resize(x, 2, method="box")
+  with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of "
+                     "'half_pixel', .*, got 'tf_half_pixel_for_nn'"):
+    linear(x, 2, coordinate_transformation_mode="tf_half_pixel_for_nn")
+  with pytest.raises(ValueError, match="nearest_mode must be one of 'round_prefer_floor'"):
     resize(x, 2, method="nearest", nearest_mode="round")
   with pytest.raises(ValueError, match="align_corners=True is not defined for method='nearest'"):
     resize(x, 2, method="nearest", align_corners=True)
-  with pytest.raises(ValueError, match="align_corners=True contradicts"):
-    resize(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
-  with pytest.raises(ValueError, match="antialias=True applies to method='linear' or 'cubic'"):
+  with pytest.raises(ValueError, match="both set the coordinates; pass only one of them"):
+    linear(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
+  with pytest.raises(ValueError, match="antialias=True applies to method 'linear', 'cubic', "
+                     "'lanczos3', .* not method='nearest-exact'"):
     resize(x, 2, method="nearest-exact", antialias=True)
+  with pytest.raises(ValueError, match="antialias=True applies to .* not method='area'"):
+    resize(x, 2, method="area", antialias=True)
+  with pytest.raises(ValueError, match="align_corners=True does not apply to method='area'"):
+    resize(x, 2, method="area", align_corners=True)
+  with pytest.raises(ValueError, match="coordinate_transformation_mode='asymmetric' does not "
+                     "apply to method='area-overlap'"):
+    resize(x, 2, method="area-overlap", coordinate_transformation_mode="asymmetric")
+  with pytest.raises(ValueError, match="exclude_outside=True applies to method 'linear'"):
+    resize(x, 2, method="nearest", exclude_outside=True)
   with pytest.raises(ValueError, match="nearest_mode='floor' applies only to method='nearest'"):
-    resize(x, 2, nearest_mode="floor")
+    linear(x, 2, nearest_mode="floor")
   with pytest.raises(ValueError, match="axes must name distinct spatial axes .* got 'C'"):
-    resize(x, 2, axes="C")
+    linear(x, 2, axes="C")
   with pytest.raises(ValueError, match="spatial axis 'H' of x .* is empty"):
-    resize(jnp.zeros((1, 0, 4, 1)), 2)
+    linear(jnp.zeros((1, 0, 4, 1)), 2)
   with pytest.raises(TypeError, match="cannot interpolate a boolean array"):
-    resize(jnp.zeros((1, 4, 4, 1), bool), 2)
+    linear(jnp.zeros((1, 4, 4, 1), bool), 2)
   with pytest.raises(TypeError, match="method must be a string"):
     resize(x, 2, method=None)
+  with pytest.raises(TypeError, match="antialias must be a bool"):
+    linear(x, 2, antialias=1)
+  with pytest.raises(TypeError, match="exclude_outside must be a bool"):
+    linear(x, 2, exclude_outside="yes")
   with pytest.raises(ValueError, match="layout must have 3 letters, .* got 'NCHW'"):
-    resize(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
+    linear(jnp.zeros((1, 4, 4)), 2, layout="NCHW")
+
+
+def test_onnx_option_errors():
+  x = jnp.zeros((1, 4, 4, 1))
+  linear = functools.partial(resize, method="linear")
+  crop = dict(coordinate_transformation_mode="tf_crop_and_resize")
+  with pytest.raises(ValueError, match="'tf_crop_and_resize' needs roi"):
+    linear(x, 2, **crop)
+  with pytest.raises(TypeError, match="roi must be a sequence of 4 numbers"):
+    linear(x, 2, roi=0.5, **crop)
+  with pytest.raises(ValueError, match="roi must be a number or a sequence of 4 numbers"):
+    linear(x, 2, roi=(0, 0, 1), **crop)
+  with pytest.raises(ValueError, match=r"roi=\(0, 0, 1, 1\) applies only to "
+                     "coordinate_transformation_mode='tf_crop_and_resize'"):
+    linear(x, 2, roi=(0, 0, 1, 1))
+  with pytest.raises(ValueError, match="extrapolation_value=1.0 applies only to"):
+    linear(x, 2, extrapolation_value=1.0)
+  with pytest.raises(ValueError, match="keep_aspect_ratio_policy must be one of 'stretch', "
+                     "'not_larger', 'not_smaller', got 'fit'"):
+    linear(x, 2, keep_aspect_ratio_policy="fit")
+  with pytest.raises(ValueError, match="keep_aspect_ratio_policy='not_larger' applies to a size"):
+    linear(x, scale=2.0, keep_aspect_ratio_policy="not_larger")
+
+
+def test_missing_method_and_pytorch_names_say_what_to_write():
+  x = jnp.zeros((1, 4, 4, 1))
+  with pytest.raises(TypeError, match="missing a required argument: 'method'; resize has no "
+                     "default method .*method='nearest' for PyTorch's default mode"):
+    resize(x, 8)
+  with pytest.raises(TypeError, match="resize takes method=, not mode= .*write method='bicubic'"):
+    resize(x, 8, mode="bicubic")
+  with pytest.raises(TypeError, match="resize takes scale=, not scale_factor= .*write scale=2"):
+    resize(x, scale_factor=2, method="nearest")
+  with pytest.raises(TypeError, match="resize takes recompute_scale=, not "
+                     "recompute_scale_factor="):
+    resize(x, scale=2, method="nearest", recompute_scale_factor=True)
+  with pytest.raises(TypeError, match="scale_and_translate.* missing a required argument: "
+                     "'method'"):
+    jaxup.scale_and_translate(x, 8, scale=2.0, translation=0.0)
+  params = inspect.signature(resize).parameters
+  assert params["method"].default is inspect.Parameter.empty
+  assert params["method"].kind is inspect.Parameter.KEYWORD_ONLY
+  assert not any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -156,6 +156,9 @@ def integer(value: Any, name: str, *, minimum: Optional[int] = None) -> int:
   if isinstance(value, (bool, np.bool_)) or (
       hasattr(value, "dtype") and not jnp.issubdtype(value.dtype, jnp.integer)):
     raise TypeError(f"{name} must be an int, got {_describe(value)}")
+  if isinstance(value, jax.core.Tracer):
+    raise TypeError(f"{name} must be an int, got {_describe(value)}; it sets a shape, so it "
+                    "must be static: pass it as a Python int (static_argnums under jit)")
   try:
     result = operator.index(value)
   except TypeError:
@@ -287,6 +290,25 @@ def numbers(value: Any, length: int, name: str, *, positive: bool = True) -> tup
   return tuple(number(v, name, positive=positive) for v in seq)
 
 
+_PRECISION_NAMES = ("default", "high", "highest", "fastest", "bfloat16", "bfloat16_3x",
+                    "tensorfloat32", "float32")
+
+
+def precision(value: Any, name: str = "precision") -> Any:
+  """A ``lax`` precision: ``None``, a ``lax.Precision``, one of its names (any case), or a pair
+  of those (for the two operands). Returned in a form ``lax`` accepts."""
+  if value is None or isinstance(value, jax.lax.Precision):
+    return value
+  if isinstance(value, str):
+    return jax.lax.Precision(choice(value, name, _PRECISION_NAMES))
+  if isinstance(value, (tuple, list)) and len(value) == 2:
+    return tuple(precision(v, name) for v in value)
+  raise TypeError(
+      f"{name} must be None, a jax.lax.Precision, one of "
+      f"{', '.join(repr(p) for p in _PRECISION_NAMES)} or a pair of those, got "
+      f"{_describe(value)}")
+
+
 def rank(x: jax.Array, name: str, expected: Iterable[int], what: str = "") -> None:
   """Raises ``ValueError`` unless ``x.ndim`` is one of ``expected``."""
   expected = tuple(expected)
@@ -298,5 +320,9 @@ def rank(x: jax.Array, name: str, expected: Iterable[int], what: str = "") -> No
 
 def _is_scalar(value: Any) -> bool:
   """Whether ``value`` is one number (a Python/NumPy scalar or a 0-d array), not a sequence."""
-  return not isinstance(value, (str, bytes)) and not hasattr(value, "__len__") and (
-      getattr(value, "ndim", 0) == 0)
+  if isinstance(value, (str, bytes)):
+    return False
+  ndim = getattr(value, "ndim", None)  # arrays: a 0-d jax.Array has __len__ but is one number
+  if isinstance(ndim, int):
+    return ndim == 0
+  return not hasattr(value, "__len__")

@@ -146,6 +146,7 @@ def conv(
   outs = geometry.conv_output_size(lay.spatial_shape(x.shape), kernel.shape[:n], stride=strides,
                             padding=pads, dilation=dilations)
   lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  precision = checks.precision(precision)
   sizes = lay.spatial_shape(x.shape)
   geom = _lowering.Geometry(
       sizes=tuple(sizes), out_sizes=tuple(outs), kernel_sizes=tuple(kernel.shape[:n]),
@@ -316,6 +317,7 @@ def conv_transpose(
                                    output_padding, output_size)
 
   lowering = checks.choice(lowering, "lowering", _lowering.LOWERINGS)
+  precision = checks.precision(precision)
   geom = _lowering.Geometry(
       sizes=tuple(outs), out_sizes=tuple(sizes), kernel_sizes=tuple(kernel_sizes),
       strides=strides, lows=tuple(lows), dilations=dilations, groups=groups)

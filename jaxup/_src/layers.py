@@ -200,6 +200,9 @@ class StatelessLayer:
 class Resize(StatelessLayer):
   """:func:`jaxup.resize` as a layer: ``Resize(size=None, *, scale=None, method=..., ...)``.
 
+  ``method`` is required, as in :func:`jaxup.resize`; a missing one, or PyTorch's ``mode=`` and
+  ``scale_factor=``, fail when the layer is built, with what to write instead.
+
   Example:
     >>> import jax.numpy as jnp
     >>> Resize(scale=2, method="linear", align_corners=True)(jnp.ones((1, 4, 4, 3))).shape
@@ -207,6 +210,13 @@ class Resize(StatelessLayer):
   """
 
   function = staticmethod(resize)
+
+  def __init__(self, *args, **kwargs):
+    # The same answer as resize itself for a missing method or PyTorch's argument names.
+    message = resize.argument_hint((None,) + args, kwargs)
+    if message is not None:
+      raise TypeError(f"Resize: {message}")
+    super().__init__(*args, **kwargs)
 
 
 class UpsampleNearest(StatelessLayer):

@@ -63,7 +63,15 @@ LOWERINGS = ("auto", "xla", "matmul")
 #   (1, 8, 8, 256)->256: 0.35x (2, 8, 8, 512)->512: 1.0x   (8, 8, 8, 256)->256: 0.8x
 #   (1, 32, 32, 128)->128: 0.7x  (8, 32, 32, 64)->64: 0.3x  (8, 64, 64, 64)->64: 0.6x
 # and for 1x1 kernels: (8, 32, 32, 64)->64: 1.4x, (1, 2, 2, 1024)->1024: 1.6x.
-# The pathology is the small spatial extent, not the row count of the product.
+# Per-tap matrix products summed (one dot per kernel tap) were slower than the single im2col
+# dot wherever the product wins: 8.4 vs 1.6 ms on (1, 2, 4, 512), 109 vs 37 ms on
+# (1, 2, 2, 1024), so im2col is the matmul form.
+# The pathology is the small spatial extent, not the row count of the product. A second run
+# (`python benchmarks/bench_lowering.py --formulations`, load ~12 on the 2 cores, so +-30%):
+#   conv (1, 2, 4, 512): 54x, (8, 2, 4, 512): 116x, (1, 2, 2, 1024): 16x, (1, 4, 4, 512): 1.0x,
+#   (16, 4, 4, 512)->256: 0.83x, (8, 16, 16, 128): 1.4x, (8, 64, 64, 64): 0.36x,
+#   k3 s2 (8, 64, 64, 64): 0.27x, k2 s2 (8, 64, 64, 64)->128: 0.85x (kernel gradient 1.6x).
+# Between 4x4 and 16x16 the two are within noise of each other; XLA is kept there.
 _MATMUL_MAX_POSITIONS = 16
 # The transpose in x as col2im (one product, then an overlap-add of prod(K) slabs) against
 # sub-pixel (a kernel relayout and one stride-1 convolution), and the kernel gradient as im2col
@@ -72,6 +80,7 @@ _MATMUL_MAX_POSITIONS = 16
 #   transpose k4 s2 512->256 at (16, 4, 4): 1.7x    k2 s2 128->64 at (8, 32, 32): 1.3x
 #   transpose k4 s2 128->64 at (8, 32, 32) (DCGAN): 0.5x   k4 s2 256->128 at (1, 16, 16): 1.1x
 #   kernel gradient, same shapes: 2.4x, 0.35x, 1.1x, 1.3x, 0.4x, 1.0x.
+# Second run (load ~12): transpose 2.0x, 2.5x, 1.4x, 0.8x, 0.5x, 1.6x.
 # col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
 # overlap or the spatial extent is small.
 _COL2IM_MAX_OVERLAP = 2.25
@@ -151,13 +160,12 @@ def _pad_to_windows(x: jax.Array, geom: Geometry) -> jax.Array:
 
 def _taps(xp: jax.Array, geom: Geometry) -> list:
   """The ``prod(K)`` strided views ``[N, *O, C]`` of the padded input, tap-major order."""
-  n = geom.num_spatial
   views = []
   for tap in itertools.product(*(range(k) for k in geom.kernel_sizes)):
     starts = [0] + [t * d for t, d in zip(tap, geom.dilations)] + [0]
     limits = ([xp.shape[0]] + [b + (o - 1) * s + 1 for b, o, s in
                                zip(starts[1:], geom.out_sizes, geom.strides)] + [xp.shape[-1]])
-    views.append(lax.slice(xp, starts, limits, (1, *geom.strides, 1)) if n else xp)
+    views.append(lax.slice(xp, starts, limits, (1, *geom.strides, 1)))
   return views
 
 
@@ -175,9 +183,8 @@ def _conv_matmul(x, w, geom, precision):
   lead = cols.shape[:-3]
   t, cg, c_out = cols.shape[-3], w.shape[-2], w.shape[-1]
   if g == 1:
-    y = lax.dot_general(cols.reshape(*lead, t * cg), w.reshape(t * cg, c_out),
-                        (((len(lead),), (0,)), ((), ())), precision=precision)
-    return y
+    return lax.dot_general(cols.reshape(*lead, t * cg), w.reshape(t * cg, c_out),
+                           (((len(lead),), (0,)), ((), ())), precision=precision)
   wg = w.reshape(t, cg, g, c_out // g)
   y = lax.dot_general(cols, wg, (((len(lead), len(lead) + 2), (0, 1)), ((len(lead) + 1,), (2,))),
                       precision=precision)  # [g, *lead, cog]
@@ -219,13 +226,11 @@ def _kernel_grad_matmul(x, y, geom, precision):
 
 
 def _kernel_grad_xla(x, y, geom, precision):
-  n = geom.num_spatial
   shape = (*geom.kernel_sizes, x.shape[-1] // geom.groups, y.shape[-1])
   # JAX's transpose rule for the kernel: a convolution of x with y as the kernel, y dilated by
   # the stride (rhs_dilation), never an input-dilated one.
   transpose = jax.linear_transpose(lambda w: _conv_xla(x, w, geom, precision),
                                    jax.ShapeDtypeStruct(shape, y.dtype))
-  del n
   return transpose(y)[0]
 
 
@@ -286,19 +291,38 @@ def _transpose_col2im(y, w, geom, precision):
     z = lax.dot_general(yg, wg, (((n + 2,), (3,)), ((n + 1,), (2,))),
                         precision=precision)  # [g, *lead, T, cg]
     z = jnp.moveaxis(z, 0, -2).reshape(*lead, t, g * cg)
+  return _overlap_add(z, geom)
+
+
+def _overlap_add(z, geom):
+  """Sums tap ``k``'s slab ``z[..., k, :]`` at padded positions ``o s + k d``, then crops.
+
+  Phase by phase: with ``k d = q_k s + r_k``, the slab lands on phase ``r_k`` shifted by
+  ``q_k`` rows, so each phase is a sum of shifted slabs (plain pads, at the input's
+  resolution) and the phases are interleaved by a reshape (depth to space).
+  """
+  n = geom.num_spatial
   zero = jnp.zeros((), z.dtype)
-  total = None
+  rows = [-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides)]
+  phases = {}
   for i, tap in enumerate(itertools.product(*(range(k) for k in geom.kernel_sizes))):
-    config = [(0, 0, 0)]
-    for a in range(n):
-      start = tap[a] * geom.dilations[a]
-      end = start + (geom.out_sizes[a] - 1) * geom.strides[a] + 1
-      config.append((start, geom.padded_sizes()[a] - end, geom.strides[a] - 1))
-    slab = lax.pad(z[..., i, :], zero, config + [(0, 0, 0)])
-    total = slab if total is None else total + slab
-  crop = ([(0, 0, 0)] + [(-lo, -hi, 0) for lo, hi in zip(geom.lows, geom.highs())]
-          + [(0, 0, 0)])
-  return lax.pad(total, zero, crop)
+    offsets = [t * d for t, d in zip(tap, geom.dilations)]
+    phase = tuple(o % s for o, s in zip(offsets, geom.strides))
+    config = ([(0, 0, 0)] + [(o // s, m - o // s - size, 0) for o, s, m, size in
+                             zip(offsets, geom.strides, rows, geom.out_sizes)] + [(0, 0, 0)])
+    slab = lax.pad(z[..., i, :], zero, config)
+    phases[phase] = slab if phase not in phases else phases[phase] + slab
+  batch, channels = z.shape[0], z.shape[-1]
+  empty = jnp.zeros((batch, *rows, channels), z.dtype)
+  stacked = jnp.stack([phases.get(r, empty) for r in
+                       itertools.product(*(range(s) for s in geom.strides))], axis=-2)
+  stacked = stacked.reshape(batch, *rows, *geom.strides, channels)
+  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
+  full = jnp.transpose(stacked, perm).reshape(
+      batch, *(m * s for m, s in zip(rows, geom.strides)), channels)
+  crop = ([(0, 0, 0)] + [(-lo, size + lo - m * s, 0) for lo, size, m, s in
+                         zip(geom.lows, geom.sizes, rows, geom.strides)] + [(0, 0, 0)])
+  return lax.pad(full, zero, crop)
 
 
 def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
@@ -404,17 +428,12 @@ ad.defbilinear(
 
 
 def _fold_into_groups(a, dim, size):
-  """``a [N, *S, C]`` with a mapped axis (or ``None``: broadcast) -> ``[N, *S, B * C]``."""
+  """``a [..., C]`` with a mapped axis (``None``: broadcast) -> ``[..., B * C]``, B major."""
   if dim is None:
     a = jnp.broadcast_to(a[..., None, :], (*a.shape[:-1], size, a.shape[-1]))
   else:
     a = jnp.moveaxis(a, dim, -2)
   return a.reshape(*a.shape[:-2], -1)
-
-
-def _fold_kernel(w, dim, size):
-  """``w [*K, cg, C_out]`` with a mapped axis -> ``[*K, cg, B * C_out]``."""
-  return _fold_into_groups(w, dim, size)
 
 
 def _batch_rule(prim, which):
@@ -424,21 +443,16 @@ def _batch_rule(prim, which):
     a, b = args
     da, db = dims
     size = a.shape[da] if da is not None else b.shape[db]
-    n = geom.num_spatial
     if which in ("conv", "transpose") and db is None:
       a = jnp.moveaxis(a, da, 0)
       out = prim.bind(a.reshape(-1, *a.shape[2:]), b, geom=geom, **params)
       return out.reshape(size, -1, *out.shape[1:]), 0
     wide = geom._replace(groups=geom.groups * size)
-    if which == "kernel_grad":
-      a = _fold_into_groups(a, da, size)
-      b = _fold_into_groups(b, db, size)
-    else:
-      a = _fold_into_groups(a, da, size)
-      b = _fold_kernel(b, db, size)
+    # Channels (and a kernel's output channels) become (B, g, C // g): B * g groups.
+    a = _fold_into_groups(a, da, size)
+    b = _fold_into_groups(b, db, size)
     out = prim.bind(a, b, geom=wide, **params)
-    out = out.reshape(*out.shape[:-1], size, -1)
-    return out, out.ndim - 2 if which != "kernel_grad" else n + 1
+    return out.reshape(*out.shape[:-1], size, -1), out.ndim - 1
 
   return rule
 

@@ -45,39 +45,57 @@ def _check_reachable(sizes, defaults, strides, output_size) -> None:
       )
 
 
-def _contiguous_spatial(spec: Layout) -> tuple[int, ...]:
-  """A permutation that keeps every axis in order but gathers the spatial axes together
-  where the first one is (the identity for ``NHWC``, ``NCHW``, ``HWC``...)."""
-  first = spec.spatial_axes[0]
-  others = [a for a in range(spec.ndim) if a not in spec.spatial_axes]
-  return (tuple(a for a in others if a < first) + spec.spatial_axes
-          + tuple(a for a in others if a > first))
+def _plane_coordinates(flat, sizes) -> list[jax.Array]:
+  """The spatial coordinates of row-major plane offsets ``flat`` in a plane of ``sizes``."""
+  return [(flat // p) % n for n, p in zip(sizes, plane_strides(sizes))]
 
 
 def _unpool_scatter(x, indices, spec: Layout, out_sizes):
   """Any indices: each value goes to its flat offset in its plane; the last of several values
-  aimed at one position wins; out-of-range indices are dropped."""
-  perm = _contiguous_spatial(spec)
-  xt, it = (jnp.transpose(a, perm) for a in (x, indices))
-  first = perm.index(spec.spatial_axes[0])
-  before, after = xt.shape[:first], xt.shape[first + spec.num_spatial:]
-  rows, cols = math.prod(before), math.prod(after)
-  size_in, size_out = math.prod(spec.spatial_shape(x.shape)), math.prod(out_sizes)
-  xf = xt.reshape(rows, size_in, cols)
-  target = it.reshape(rows, size_in, cols)
-  target = jnp.where((target >= 0) & (target < size_out), target, size_out)
-  grid = (rows, size_in, cols)
-  row = lax.broadcasted_iota(jnp.int32, grid, 0)
-  col = lax.broadcasted_iota(jnp.int32, grid, 2)
-  source = lax.broadcasted_iota(jnp.int32, grid, 1)
-  # The winner of each output position is the last source aimed at it: a max, so the result
-  # does not depend on the order in which the scatter applies its updates.
-  winner = jnp.full((rows, size_out, cols), -1, jnp.int32).at[row, target, col].max(
-      source, mode="drop")
-  gathered = jnp.take_along_axis(xf, jnp.maximum(winner, 0), axis=1)
-  out = jnp.where(winner >= 0, gathered, jnp.zeros((), x.dtype))
-  out = out.reshape(before + tuple(out_sizes) + after)
-  return jnp.transpose(out, np.argsort(perm))
+  aimed at one position wins; out-of-range indices are dropped.
+
+  Every (batch, channel) plane is its own scatter: the batch and channel axes are batching
+  dimensions of the scatter and of the gather, so nothing mixes planes and a batch-sharded
+  input stays sharded. The winner of each output position is the largest row-major ordinal of
+  the values aimed at it (a max, so the result does not depend on the order in which the
+  scatter applies its updates); the output gathers the winners' values.
+  """
+  out_shape = spec.replace_spatial(x.shape, out_sizes)
+  if x.size == 0 or math.prod(out_shape) == 0:
+    return jnp.zeros(out_shape, x.dtype)
+  axes, in_sizes = spec.spatial_axes, spec.spatial_shape(x.shape)
+  if axes == tuple(range(axes[0], axes[0] + len(axes))) and len(axes) > 1:
+    # Adjacent spatial axes (NHWC, NCHW, ...): one flat plane axis, one coordinate per value.
+    flat = lambda a, sizes: a.reshape(a.shape[:axes[0]] + (math.prod(sizes),)
+                                      + a.shape[axes[-1] + 1:])
+    x, indices = flat(x, in_sizes), flat(indices, in_sizes)
+    axes, in_sizes, plane_out = (axes[0],), (math.prod(in_sizes),), (math.prod(out_sizes),)
+  else:
+    plane_out = tuple(out_sizes)
+  planes = tuple(a for a in range(x.ndim) if a not in axes)
+  in_range = (indices >= 0) & (indices < math.prod(out_sizes))
+  target = _plane_coordinates(jnp.where(in_range, indices, 0), plane_out)
+  # A dropped index points one past the end of the first spatial axis.
+  target[0] = jnp.where(in_range, target[0], plane_out[0])
+  target = jnp.stack(target, axis=-1).astype(jnp.int32)
+  ordinal = sum(lax.broadcasted_iota(jnp.int32, x.shape, axis) * p
+                for axis, p in zip(axes, plane_strides(in_sizes)))
+  scatter_dims = lax.ScatterDimensionNumbers(
+      update_window_dims=(), inserted_window_dims=axes, scatter_dims_to_operand_dims=axes,
+      operand_batching_dims=planes, scatter_indices_batching_dims=planes)
+  winner_shape = list(x.shape)
+  for axis, n in zip(axes, plane_out):
+    winner_shape[axis] = n
+  winner = lax.scatter_max(
+      jnp.full(winner_shape, -1, jnp.int32), target, ordinal, scatter_dims,
+      mode=lax.GatherScatterMode.FILL_OR_DROP)
+  source = jnp.stack(_plane_coordinates(jnp.maximum(winner, 0), in_sizes), axis=-1)
+  gather_dims = lax.GatherDimensionNumbers(
+      offset_dims=(), collapsed_slice_dims=axes, start_index_map=axes,
+      operand_batching_dims=planes, start_indices_batching_dims=planes)
+  gathered = lax.gather(x, source, gather_dims, (1,) * x.ndim,
+                        mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+  return jnp.where(winner >= 0, gathered, jnp.zeros((), x.dtype)).reshape(out_shape)
 
 
 def _window_coordinates(spec: Layout, in_sizes, windows, pads, out_sizes, rank):
@@ -100,18 +118,6 @@ def _split_spatial(spec: Layout, shape) -> list[int]:
   for axis, size in enumerate(shape):
     split += [size, 1] if axis in spec.spatial_axes else [size]
   return split
-
-
-def _all_in_own_window(indices, spec: Layout, windows, pads, out_sizes):
-  """Whether every index is in range and lies inside its own window (stride == window)."""
-  in_sizes = spec.spatial_shape(indices.shape)
-  ok = (indices >= 0) & (indices < math.prod(out_sizes))
-  for axis, n, k, (lo, _), p, size in zip(
-      spec.spatial_axes, in_sizes, windows, pads, plane_strides(out_sizes), out_sizes):
-    window_start = lax.broadcasted_iota(indices.dtype, indices.shape, axis) * k - lo
-    offset = (indices // p) % size - window_start
-    ok = ok & (offset >= 0) & (offset < k)
-  return jnp.all(ok)
 
 
 def _unpool_tiled(x, indices, spec: Layout, windows, pads, out_sizes):
@@ -160,26 +166,28 @@ def max_unpool(
   ``max_pool(..., return_indices=True)`` returns them: for every (batch, channel) plane, the
   flat row-major offset in the output's spatial extent (``y * W_out + x`` in 2-D).
 
-  Any indices give a deterministic result:
+  Any indices give a deterministic result, decided by the static configuration alone (never
+  by the values of ``indices``, so a batch-sharded input stays sharded with no communication):
 
-  * Several values with one index: the last in row-major order of ``x``'s plane wins, as in
-    PyTorch's CPU kernel (overlapping pooling windows produce such duplicates, all carrying
-    the same value).
+  * Non-overlapping windows (``stride == window``, the default): each value lands at its
+    index when the index lies inside the value's own pooling window and inside the output, as
+    the indices of ``max_pool`` always do; any other index is dropped. This is one
+    elementwise pass over the output.
+  * Overlapping windows (``stride != window``): any index inside the output is honoured, as
+    in PyTorch. Several values with one index: the last in row-major order of ``x``'s plane
+    wins, as in PyTorch's CPU kernel (overlapping pooling windows produce such duplicates, all
+    carrying the same value). This is a scatter within each (batch, channel) plane.
   * An index outside ``[0, prod(O))``, negative ones included, is dropped: its value
     appears nowhere (PyTorch raises an error instead; nothing is checked inside ``jit``).
-  * Any in-range index is honoured, even one outside its value's pooling window.
+
+  Indices name positions of the output's plane: when the pooled input's size differs from the
+  default output size (odd sizes, ``ceil_mode``), pass it as ``output_size``.
 
   Unpooling is linear in ``x``: its transpose, and its gradient, is the gather of the
   cotangent at ``indices``, the adjoint of gathering at the max pooling indices. (When
   several values share an index, only the winner receives gradient: the exact derivative
   of the result above, where PyTorch gives every one of them the gathered cotangent.)
   ``indices`` get no gradient.
-
-  When stride equals window the result is computed by one elementwise pass over the output
-  if every index lies in its own window, which max pooling's indices always do, and by a
-  scatter otherwise; ``lax.cond`` picks at run time (under ``vmap`` both are evaluated).
-  The scatter needs an int32 buffer of the output's size, which XLA reserves (its
-  ``memory_analysis`` counts it) even when the elementwise pass runs.
 
   Args:
     x: the pooled values ``[N, *I, C]`` (or as ``layout`` says), float or integer; the
@@ -256,11 +264,10 @@ def max_unpool(
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
 def _max_unpool(x, indices, spec: Layout, windows, strides, pads, out_sizes):
-  """Jitted so that eager calls compile once per configuration."""
+  """Non-overlapping windows: the elementwise pass; overlapping ones: the per-plane scatter.
+  The choice is static, so no value of ``indices`` decides anything. Jitted so that eager
+  calls compile once per configuration."""
   indices = indices.astype(jnp.promote_types(indices.dtype, jnp.int32))
-  scatter = lambda v, i: _unpool_scatter(v, i, spec, out_sizes)
-  if strides != windows:
-    return scatter(x, indices)
-  tiled = lambda v, i: _unpool_tiled(v, i, spec, windows, pads, out_sizes)
-  local = _all_in_own_window(indices, spec, windows, pads, out_sizes)
-  return lax.cond(local, tiled, scatter, x, indices)
+  if strides == windows:
+    return _unpool_tiled(x, indices, spec, windows, pads, out_sizes)
+  return _unpool_scatter(x, indices, spec, out_sizes)

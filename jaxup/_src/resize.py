@@ -1,21 +1,23 @@
-"""Resizing by interpolation: nearest, linear and cubic, in the conventions of PyTorch,
-TensorFlow, ``jax.image`` and ONNX.
+"""Resizing by interpolation in the conventions of PyTorch, TensorFlow, ``jax.image`` and ONNX.
 
 Every resized axis is handled on its own (interpolation is separable). For each axis the source
 coordinate of every output position, the input positions it reads ("taps") and their weights
-are computed once, statically, in float64 NumPy, following the ONNX ``Resize`` operator
-specification (opset 19) for the coordinate transformation, the nearest rounding, the cubic
-coefficient, ``exclude_outside`` and the antialiasing filter. The array is then touched by an
-O(output) program: one gather per tap along each axis and a weighted sum. No dense
-``(in, out)`` weight matrix is ever formed. XLA fuses the gathers and sums of all axes into one
-loop over the output, with no intermediate array. On CPU this beat building integer factors
-from strided slices and an interleaving reshape (on 2 cores: 2x upsampling 1.5x faster, 2x
-antialiased downsampling 14x), whose per-axis intermediates cost more than index arithmetic.
+are computed once, statically, in float64 NumPy: the coordinate transformation, the nearest
+rounding, ``exclude_outside``, the antialiasing filter and ``tf_crop_and_resize`` follow the
+ONNX ``Resize`` operator (opset 19); the kernels come from one table, one row per method
+(:mod:`jaxup._src.resize_methods`). The array is then touched by an O(output) program: one
+gather per tap along each axis and a weighted sum. No dense ``(in, out)`` weight matrix is ever
+formed. XLA fuses the gathers and sums of all axes into one loop over the output, with no
+intermediate array. On CPU this beat building integer factors from strided slices and an
+interleaving reshape (on 2 cores: 2x upsampling 1.5x faster, 2x antialiased downsampling 14x),
+whose per-axis intermediates cost more than index arithmetic.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 from typing import Optional, Sequence, Union
 
@@ -26,48 +28,41 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src.layout import parse_layout
+from jaxup._src.resize_methods import ALIASES
+from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
+from jaxup._src.resize_methods import Method
+from jaxup._src.resize_methods import area_taps
+from jaxup._src.resize_methods import kernel_taps
+from jaxup._src.resize_methods import nearest_taps
+from jaxup._src.resize_methods import overlap_taps
 
-METHODS = ("nearest", "nearest-exact", "linear", "cubic")
-_METHOD_ALIASES = {
-    "nearest": "nearest",
-    "nearest-exact": "nearest-exact",
-    "nearest_exact": "nearest-exact",
-    "linear": "linear",
-    "bilinear": "linear",
-    "trilinear": "linear",
-    "cubic": "cubic",
-    "bicubic": "cubic",
-    "tricubic": "cubic",
-}
+METHODS = tuple(_METHOD_TABLE)
 COORDINATE_TRANSFORMATION_MODES = (
-    "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric")
+    "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+    "tf_crop_and_resize")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+KEEP_ASPECT_RATIO_POLICIES = ("stretch", "not_larger", "not_smaller")
 
-# PyTorch's interpolate: nearest is asymmetric + floor, nearest-exact is half-pixel + round half
-# up, linear and cubic are half-pixel.
-_DEFAULT_COORDINATES = {
-    "nearest": "asymmetric",
-    "nearest-exact": "half_pixel",
-    "linear": "half_pixel",
-    "cubic": "half_pixel",
-}
-_DEFAULT_NEAREST_MODES = {"nearest": "floor", "nearest-exact": "round_prefer_ceil"}
+# PyTorch's align_corners=True: the integer output length, and with antialiasing PyTorch's own
+# filter placement (see _plan_axis). ONNX's "align_corners" maps through in_size * scale.
+_PYTORCH_ALIGN_CORNERS = "pytorch_align_corners"
 
-# Up to this many taps per output (linear 2, cubic 4, antialiasing 2 * radius / scale), each
-# tap is its own gather, fused by XLA with the weighted sum; wider filters loop over the taps.
-_MAX_UNROLLED_TAPS = 16
+# Up to this many taps per output (linear 2, cubic 4, lanczos3 6, antialiasing 2 * radius /
+# scale), each tap is its own gather, fused by XLA with the weighted sum; wider filters loop.
+_MAX_UNROLLED_TAPS = 32
 
 
 @dataclasses.dataclass(frozen=True)
 class _Options:
   """The normalised interpolation options shared by every resized axis."""
 
-  method: str
+  method: Method
   coordinates: str
   nearest_mode: Optional[str]
   cubic_coeff_a: float
   exclude_outside: bool
   antialias: bool
+  extrapolation_value: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +70,9 @@ class _AxisPlan:
   """How one axis is resized: output ``i`` is ``sum_t weights[i, t] * x[taps[i, t]]``.
 
   ``taps`` are the source indices before clamping to ``[0, in_size - 1]`` (clamping is edge
-  replication); ``weights`` is ``None`` for nearest (one tap of weight 1).
+  replication); ``weights`` is ``None`` for nearest (one tap of weight 1). Outputs where
+  ``outside`` is true are ``fill`` instead (ONNX ``tf_crop_and_resize`` extrapolation, the
+  zeros of ``scale_and_translate``).
   """
 
   axis: int
@@ -83,96 +80,77 @@ class _AxisPlan:
   out_size: int
   taps: np.ndarray
   weights: Optional[np.ndarray]
+  outside: Optional[np.ndarray] = None
+  fill: float = 0.0
 
 
-def _source_coordinates(coordinates, in_size, out_size, scale):
-  """The ONNX ``x_original`` of every output index, in float64.
+def _source_coordinates(coordinates, in_size, out_size, scale, roi=None):
+  """The ONNX ``x_original`` of every output index in float64, and which outputs lie outside
+  the input for ``tf_crop_and_resize`` (else ``None``).
 
   ``scale`` is the given scale factor, or ``None`` when it is ``out_size / in_size`` (a size
   was given, or the scale recomputed); the ratio forms are then evaluated from the integers, so
-  that ties (an exact ``.5`` for nearest rounding) are resolved as the formula says.
+  that ties (an exact ``.5`` for nearest rounding) are resolved as the formula says. ONNX's
+  ``align_corners`` and ``tf_crop_and_resize`` divide by the output length ``in_size * scale``,
+  which need not be an integer when a scale is given; PyTorch's ``align_corners`` divides by the
+  integer output size.
   """
   y = np.arange(out_size, dtype=np.float64)
+  length = out_size if scale is None else in_size * scale
+  if coordinates == _PYTORCH_ALIGN_CORNERS:
+    return (np.zeros(out_size) if out_size == 1 else y * (in_size - 1) / (out_size - 1)), None
   if coordinates == "align_corners":
-    if out_size == 1:
-      return np.zeros(1)
-    return y * (in_size - 1) / (out_size - 1)
+    return (np.zeros(out_size) if length == 1 else y * (in_size - 1) / (length - 1)), None
+  if coordinates == "tf_crop_and_resize":
+    start, end = roi
+    if length == 1:
+      x = np.full(out_size, 0.5 * (start + end) * (in_size - 1))
+    else:
+      x = start * (in_size - 1) + y * (end - start) * (in_size - 1) / (length - 1)
+    return x, (x < 0) | (x > in_size - 1)
   if coordinates == "pytorch_half_pixel" and out_size == 1:
-    return np.zeros(1)
+    return np.zeros(1), None
   if coordinates == "asymmetric":
-    return y * in_size / out_size if scale is None else y / scale
+    return (y * in_size / out_size if scale is None else y / scale), None
   # half_pixel, half_pixel_symmetric, pytorch_half_pixel
   if scale is None:
-    return ((2 * y + 1) * in_size - out_size) / (2 * out_size)
+    return ((2 * y + 1) * in_size - out_size) / (2 * out_size), None
   x = (y + 0.5) / scale - 0.5
   if coordinates == "half_pixel_symmetric":
-    adjustment = out_size / (scale * in_size)
-    x = x + in_size / 2 * (1 - adjustment)
-  return x
+    x = x + in_size / 2 * (1 - out_size / (scale * in_size))
+  return x, None
 
 
-def _keys_cubic(d, a):
-  """Keys' cubic convolution kernel with coefficient ``a`` (Keys 1981, eq. 4)."""
-  d = np.abs(d)
-  inner = ((a + 2) * d - (a + 3)) * d * d + 1
-  outer = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
-  return np.where(d <= 1, inner, np.where(d < 2, outer, 0.0))
-
-
-def _triangle(d):
-  return np.maximum(0.0, 1 - np.abs(d))
-
-
-def _nearest_taps(x, mode):
-  base = np.floor(x)
-  frac = x - base
-  if mode == "round_prefer_floor":
-    up = frac > 0.5
-  elif mode == "round_prefer_ceil":
-    up = frac >= 0.5
-  elif mode == "ceil":
-    up = frac > 0
-  else:
-    up = np.zeros_like(frac, dtype=bool)
-  return (base + up).astype(np.int64)[:, None]
-
-
-def _filter_taps(x, in_size, filter_scale, options):
-  """Taps and weights of the linear (triangle) or cubic filter at source coordinates ``x``.
-
-  The filter is stretched by ``1 / filter_scale`` (``filter_scale`` is 1 without antialias):
-  tap ``j`` has weight ``K((j - x) * filter_scale)``, over the ``2 * ceil(r / filter_scale)``
-  taps around ``x`` where the kernel of radius ``r`` can be non-zero.
-  """
-  radius = 1 if options.method == "linear" else 2
-  half = max(1, math.ceil(radius / filter_scale * (1 - 1e-12)))
-  taps = np.floor(x).astype(np.int64)[:, None] + np.arange(1 - half, 1 + half)[None, :]
-  d = (taps - x[:, None]) * filter_scale
-  if options.method == "linear":
-    weights = _triangle(d)
-  else:
-    weights = _keys_cubic(d, options.cubic_coeff_a)
-  if options.exclude_outside:
-    weights = np.where((taps < 0) | (taps >= in_size), 0.0, weights)
-  if options.antialias or options.exclude_outside:
-    total = weights.sum(axis=1, keepdims=True)
-    weights = weights / np.where(total == 0, 1.0, total)
-  return taps, weights
-
-
-def _plan_axis(axis, in_size, out_size, scale, options):
+def _plan_axis(axis, in_size, out_size, scale, options, roi=None):
   """The taps and weights of one axis; ``scale`` is ``None`` when it is ``out / in``."""
-  x = _source_coordinates(options.coordinates, in_size, out_size, scale)
-  if options.nearest_mode is not None:
-    return _AxisPlan(axis, in_size, out_size, _nearest_taps(x, options.nearest_mode), None)
+  method = options.method
+  if method.kind == "area":
+    taps, weights = area_taps(in_size, out_size)
+    return _AxisPlan(axis, in_size, out_size, taps, weights)
+  x, outside = _source_coordinates(options.coordinates, in_size, out_size, scale, roi)
+  fill = options.extrapolation_value
+  if method.kind == "nearest":
+    return _AxisPlan(axis, in_size, out_size, nearest_taps(x, options.nearest_mode), None,
+                     outside, fill)
   ratio = out_size / in_size if scale is None else scale
+  if method.kind == "overlap":
+    taps, weights = overlap_taps(x, in_size, 1 / ratio)
+    return _AxisPlan(axis, in_size, out_size, taps, weights, outside, fill)
   filter_scale = min(ratio, 1.0) if options.antialias else 1.0
-  taps, weights = _filter_taps(x, in_size, filter_scale, options)
-  return _AxisPlan(axis, in_size, out_size, taps, weights)
+  if options.antialias and options.coordinates == _PYTORCH_ALIGN_CORNERS:
+    # PyTorch's antialiased kernels (_upsample_bilinear2d_aa, _upsample_bicubic2d_aa) place
+    # the filter of output i at the half-pixel centre scale * (i + 0.5) with the align-corners
+    # scale (in - 1) / (out - 1) (0 for one output), stretched by that scale when it is >= 1.
+    corner_scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    x = (np.arange(out_size) + 0.5) * corner_scale - 0.5
+    filter_scale = 1 / corner_scale if corner_scale >= 1 else 1.0
+  taps, weights = kernel_taps(x, in_size, filter_scale, method.kernel, method.radius,
+                              options.cubic_coeff_a, options.exclude_outside)
+  return _AxisPlan(axis, in_size, out_size, taps, weights, outside, fill)
 
 
 def _is_identity(plan):
-  if plan.in_size != plan.out_size:
+  if plan.in_size != plan.out_size or (plan.outside is not None and plan.outside.any()):
     return False
   clamped = np.clip(plan.taps, 0, plan.in_size - 1)
   diagonal = clamped == np.arange(plan.out_size)[:, None]
@@ -184,6 +162,11 @@ def _is_identity(plan):
 
 def _resize_axis(x, plan):
   """The axis as one gather per tap and a weighted sum (nothing for an identity)."""
+  return _fill_outside(_gather_axis(x, plan), plan)
+
+
+def _gather_axis(x, plan):
+  """The gathers and the weighted sum of one axis."""
   if _is_identity(plan):
     return x
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
@@ -228,6 +211,18 @@ def _cast_back(y, dtype):
   return y.astype(dtype)
 
 
+def _fill_outside(y, plan):
+  """Outputs whose source lies outside the input become ``plan.fill`` (linear for fill 0)."""
+  if plan.outside is None or not plan.outside.any():
+    return y
+  shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (y.ndim - plan.axis - 1)
+  keep = jnp.asarray((~plan.outside).reshape(shape), y.dtype)
+  y = y * keep
+  if plan.fill != 0:
+    y = y + jnp.asarray(plan.outside.reshape(shape) * plan.fill, y.dtype)
+  return y
+
+
 def _resolve_axes(axes, parsed):
   """The array axes to resize, from a string of spatial layout letters (``None``: all)."""
   letters = "".join(parsed.spec[a] for a in parsed.spatial_axes)
@@ -243,85 +238,290 @@ def _resolve_axes(axes, parsed):
   return tuple(parsed.spec.index(a) for a in axes)
 
 
+def _method(method):
+  return _METHOD_TABLE[checks.choice(method, "method", METHODS, aliases=ALIASES)]
+
+
+def _names(methods):
+  return ", ".join(repr(m) for m in methods)
+
+
+_ANTIALIASED = tuple(m.name for m in _METHOD_TABLE.values() if m.antialias)
+_FILTERED = tuple(m.name for m in _METHOD_TABLE.values() if m.kind == "kernel")
+
+
 def _resolve_options(method, align_corners, coordinate_transformation_mode, nearest_mode,
-                     cubic_coeff_a, exclude_outside, antialias):
-  method = checks.choice(method, "method", METHODS, aliases=_METHOD_ALIASES)
-  nearest = method.startswith("nearest")
+                     cubic_coeff_a, exclude_outside, antialias, extrapolation_value):
+  m = _method(method)
   align_corners = checks.boolean(align_corners, "align_corners")
-  exclude_outside = checks.boolean(exclude_outside, "exclude_outside")
   antialias = checks.boolean(antialias, "antialias")
   cubic_coeff_a = checks.number(cubic_coeff_a, "cubic_coeff_a")
-  if align_corners and nearest:
-    raise ValueError(f"align_corners=True is not defined for method={method!r} (as in "
+  extrapolation_value = checks.number(extrapolation_value, "extrapolation_value")
+  if exclude_outside is not None:
+    exclude_outside = checks.boolean(exclude_outside, "exclude_outside")
+  if coordinate_transformation_mode is not None:
+    coordinate_transformation_mode = checks.choice(
+        coordinate_transformation_mode, "coordinate_transformation_mode",
+        COORDINATE_TRANSFORMATION_MODES)
+  if nearest_mode is not None:
+    nearest_mode = checks.choice(nearest_mode, "nearest_mode", NEAREST_MODES)
+  if m.kind in ("area", "overlap"):
+    for value, name in ((align_corners, "align_corners"),
+                        (coordinate_transformation_mode, "coordinate_transformation_mode"),
+                        (exclude_outside, "exclude_outside")):
+      if value:
+        raise ValueError(f"{name}={value!r} does not apply to method={m.name!r}: its output "
+                         "pixels average the input pixels they cover")
+  if align_corners and m.kind == "nearest":
+    raise ValueError(f"align_corners=True is not defined for method={m.name!r} (as in "
                      "PyTorch); use coordinate_transformation_mode='align_corners' for the "
                      "ONNX convention, or method='linear' or 'cubic'")
-  if coordinate_transformation_mode is None:
-    coordinates = "align_corners" if align_corners else _DEFAULT_COORDINATES[method]
-  else:
-    coordinates = checks.choice(coordinate_transformation_mode,
-                                "coordinate_transformation_mode",
-                                COORDINATE_TRANSFORMATION_MODES)
-    if align_corners and coordinates != "align_corners":
-      raise ValueError(f"align_corners=True contradicts coordinate_transformation_mode="
-                       f"{coordinate_transformation_mode!r}; pass only one of them")
-  if nearest:
-    nearest_mode = (_DEFAULT_NEAREST_MODES[method] if nearest_mode is None else
-                    checks.choice(nearest_mode, "nearest_mode", NEAREST_MODES))
-    for flag, name in ((antialias, "antialias"), (exclude_outside, "exclude_outside")):
-      if flag:
-        raise ValueError(f"{name}=True applies to method='linear' or 'cubic', not "
-                         f"method={method!r}")
+  if align_corners and coordinate_transformation_mode is not None:
+    raise ValueError(f"align_corners=True (PyTorch's flag) and coordinate_transformation_mode="
+                     f"{coordinate_transformation_mode!r} (ONNX's attribute) both set the "
+                     "coordinates; pass only one of them")
+  if antialias and not m.antialias:
+    raise ValueError(f"antialias=True applies to method {_names(_ANTIALIASED)}, not "
+                     f"method={m.name!r}")
+  if m.kind == "nearest":
+    if exclude_outside:
+      raise ValueError(f"exclude_outside=True applies to method {_names(_FILTERED)}, not "
+                       f"method={m.name!r}")
+    nearest_mode = m.nearest_mode if nearest_mode is None else nearest_mode
   elif nearest_mode is not None:
     raise ValueError(f"nearest_mode={nearest_mode!r} applies only to method='nearest' or "
-                     f"'nearest-exact', not method={method!r}")
-  return _Options(method, coordinates, nearest_mode, cubic_coeff_a, exclude_outside,
-                  antialias)
+                     f"'nearest-exact', not method={m.name!r}")
+  if align_corners:
+    coordinates = _PYTORCH_ALIGN_CORNERS
+  else:
+    coordinates = coordinate_transformation_mode or m.coordinates
+  if extrapolation_value != 0 and coordinates != "tf_crop_and_resize":
+    raise ValueError(f"extrapolation_value={extrapolation_value!r} applies only to "
+                     "coordinate_transformation_mode='tf_crop_and_resize'")
+  exclude = m.exclude_outside if exclude_outside is None else exclude_outside
+  return _Options(m, coordinates, nearest_mode, cubic_coeff_a, bool(exclude), antialias,
+                  extrapolation_value)
 
 
+# PyTorch's names for resize's arguments, and what to write instead.
+_PORTING_NAMES = {
+    "mode": "method",
+    "scale_factor": "scale",
+    "recompute_scale_factor": "recompute_scale",
+}
+
+
+def _argument_hint(function_name, signature, args, kwargs):
+  """The message for a call of ``function_name`` that does not bind, or ``None`` if it does."""
+  try:
+    signature.bind(*args, **kwargs)
+    return None
+  except TypeError as error:
+    problem = str(error)
+  hints = []
+  for key, value in kwargs.items():
+    if key in _PORTING_NAMES and key not in signature.parameters:
+      hints.append(f"{function_name} takes {_PORTING_NAMES[key]}=, not {key}= (PyTorch's "
+                   f"name): write {_PORTING_NAMES[key]}={value!r}")
+  if "method" in signature.parameters and "method" not in kwargs and "mode" not in kwargs:
+    hints.append(f"{function_name} has no default method (as jax.image.resize): pass "
+                 "method='nearest' for PyTorch's default mode, method='linear' for bilinear, "
+                 "method='cubic', 'area', 'lanczos3', ...")
+  if not hints:
+    return f"{function_name}(): {problem}"
+  return f"{function_name}(): {problem}; " + "; ".join(hints)
+
+
+def _with_argument_hints(function):
+  """Wraps ``function`` so that a call that does not bind names the missing method, or
+  PyTorch's argument names, and says what to write; the signature stays ``function``'s."""
+  signature = inspect.signature(function)
+
+  @functools.wraps(function)
+  def wrapper(*args, **kwargs):
+    message = _argument_hint(function.__name__, signature, args, kwargs)
+    if message is not None:
+      raise TypeError(message)
+    return function(*args, **kwargs)
+
+  wrapper.argument_hint = lambda args, kwargs: _argument_hint(
+      function.__name__, signature, args, kwargs)
+  return wrapper
+
+
+def _output_sizes(parsed, resized, in_sizes, size, scale, recompute_scale,
+                  keep_aspect_ratio_policy):
+  """Each resized axis' output size and the scale its coordinates use (``None``: out / in)."""
+  k = len(resized)
+  if (size is None) == (scale is None):
+    raise ValueError(f"exactly one of size and scale must be given, got size={size!r}, "
+                     f"scale={scale!r}")
+  if size is not None:
+    if recompute_scale:
+      raise ValueError(f"recompute_scale=True applies to a scale, not to size={size!r}")
+    out_sizes = checks.ints(size, k, "size", minimum=1)
+    if keep_aspect_ratio_policy == "stretch":
+      return out_sizes, (None,) * k
+    # ONNX: one scale for every resized axis, the output rounded half up.
+    ratios = [o / n for o, n in zip(out_sizes, in_sizes)]
+    common = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+    return tuple(int(math.floor(common * n + 0.5)) for n in in_sizes), (common,) * k
+  if keep_aspect_ratio_policy != "stretch":
+    raise ValueError(f"keep_aspect_ratio_policy={keep_aspect_ratio_policy!r} applies to a "
+                     "size, not to a scale (as in ONNX)")
+  scales = checks.numbers(scale, k, "scale", positive=True)
+  out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, scales))
+  for a, n, s, m in zip(resized, in_sizes, scales, out_sizes):
+    if m < 1:
+      raise ValueError(f"scale={scale!r} gives an empty output for axis {parsed.spec[a]!r} "
+                       f"of size {n} (floor({n} * {s}) = {m}); use a larger scale")
+  return out_sizes, ((None,) * k if recompute_scale else scales)
+
+
+def _resolve_roi(roi, coordinates, k):
+  """ONNX's ``[start_1, ..., start_k, end_1, ..., end_k]`` as ``k`` pairs (or ``None``s)."""
+  if coordinates != "tf_crop_and_resize":
+    if roi is not None:
+      raise ValueError(f"roi={roi!r} applies only to "
+                       "coordinate_transformation_mode='tf_crop_and_resize'")
+    return (None,) * k
+  if roi is None:
+    raise ValueError("coordinate_transformation_mode='tf_crop_and_resize' needs roi, "
+                     f"[start_1, ..., start_{k}, end_1, ..., end_{k}] in [0, 1]")
+  if not hasattr(roi, "__len__") or isinstance(roi, (str, bytes)):
+    raise TypeError(f"roi must be a sequence of {2 * k} numbers (the starts of the resized "
+                    f"axes, then their ends), got {roi!r}")
+  values = checks.numbers(roi, 2 * k, "roi", positive=False)
+  return tuple(zip(values[:k], values[k:]))
+
+
+def _taps_per_output(plan):
+  return 1 if plan.weights is None else int(np.any(plan.weights != 0, axis=0).sum())
+
+
+def _run_plans(x, plans, nearest):
+  """Applies the axis plans, shrinking axes first (that keeps intermediates small).
+
+  XLA fuses consecutive axes into one loop over the output, which recomputes the taps of the
+  earlier axes for every tap of the later one: ``t1 * t2`` reads per output. That is cheapest
+  for narrow kernels (linear, cubic); for wide ones (lanczos, antialiasing) writing the
+  intermediate once costs ``t1 * in2 / out2 + t2`` instead, and an optimisation barrier stops
+  the fusion where that is clearly less.
+  """
+  plans = sorted(plans, key=lambda p: p.out_size / p.in_size)
+  dtype = x.dtype
+  y = x if nearest else x.astype(_compute_dtype(dtype))
+  fused = 1
+  for plan, following in zip(plans, plans[1:] + [None]):
+    y = _resize_axis(y, plan)
+    fused *= _taps_per_output(plan)
+    if following is not None:
+      t = _taps_per_output(following)
+      separate = fused * following.in_size / following.out_size + t
+      if 2 * separate < fused * t:
+        y = lax.optimization_barrier(y)
+        fused = 1
+  return y if nearest else _cast_back(y, dtype)
+
+
+def _check_spatial(x, parsed, resized, method):
+  in_sizes = tuple(int(x.shape[a]) for a in resized)
+  for a, n in zip(resized, in_sizes):
+    if n == 0:
+      raise ValueError(f"spatial axis {parsed.spec[a]!r} of x (shape {x.shape}) is empty; "
+                       "there is nothing to interpolate")
+  if x.dtype == jnp.bool_ and method.kind != "nearest":
+    raise TypeError(f"method={method.name!r} cannot interpolate a boolean array; cast it "
+                    "to a number type or use a nearest method")
+  return in_sizes
+
+
+@_with_argument_hints
 def resize(
     x: jax.typing.ArrayLike,
     size: Union[int, Sequence[int], None] = None,
     *,
     scale: Union[float, Sequence[float], None] = None,
-    method: str = "linear",
+    method: str,
     align_corners: bool = False,
     coordinate_transformation_mode: Optional[str] = None,
     nearest_mode: Optional[str] = None,
     cubic_coeff_a: float = -0.75,
-    exclude_outside: bool = False,
+    exclude_outside: Optional[bool] = None,
     antialias: bool = False,
     recompute_scale: bool = False,
+    keep_aspect_ratio_policy: str = "stretch",
+    roi: Optional[Sequence[float]] = None,
+    extrapolation_value: float = 0.0,
     axes: Optional[str] = None,
     layout: Optional[str] = None,
 ) -> jax.Array:
-  r"""Resizes the spatial axes of ``x`` by nearest, linear or cubic interpolation.
+  r"""Resizes the spatial axes of ``x`` by interpolation with the kernel ``method`` names.
 
   ``[N, *S_in, C] -> [N, *S_out, C]`` in the default channels-last layout, where ``N`` is the
   batch, ``C`` the channels, ``S_in`` the 1, 2 or 3 spatial sizes and ``S_out`` the requested
   ones (``size``, or ``floor(S_in * scale)``). Only the axes in ``axes`` change.
 
+  There is no default ``method`` (as in ``jax.image.resize``): PyTorch's ``interpolate``
+  defaults to nearest, ``jax.image`` and TensorFlow to bilinear, so a port states it.
+
   Every output position :math:`y` maps to a source coordinate :math:`x` by the
   ``coordinate_transformation_mode`` of the ONNX ``Resize`` operator, with
-  :math:`s = S_{out} / S_{in}`, or the given ``scale``:
+  :math:`s = S_{out} / S_{in}`, or the given ``scale``, and :math:`L = S_{in} s` the output
+  length (fractional when a ``scale`` is given):
 
   ======================== ==================================================================
   mode                     :math:`x`
   ======================== ==================================================================
   ``half_pixel``           :math:`(y + 0.5) / s - 0.5`
   ``pytorch_half_pixel``   as ``half_pixel``, but :math:`0` when :math:`S_{out} = 1`
-  ``half_pixel_symmetric`` ``half_pixel`` plus :math:`\frac{S_{in}}{2}(1 - S_{out} / (s S_{in}))`
-  ``align_corners``        :math:`y (S_{in} - 1) / (S_{out} - 1)` (:math:`0` if :math:`S_{out}=1`)
+  ``half_pixel_symmetric`` ``half_pixel`` plus :math:`\frac{S_{in}}{2}(1 - S_{out} / L)`
+  ``align_corners``        :math:`y (S_{in} - 1) / (L - 1)` (:math:`0` if :math:`L = 1`)
   ``asymmetric``           :math:`y / s`
+  ``tf_crop_and_resize``   :math:`a (S_{in} - 1) + y (b - a)(S_{in} - 1) / (L - 1)` for the
+                           ``roi`` :math:`[a, b]` of the axis; outputs with :math:`x` outside
+                           :math:`[0, S_{in} - 1]` are ``extrapolation_value``
   ======================== ==================================================================
 
-  ``nearest`` methods read the input at :math:`x` rounded by ``nearest_mode``
-  (``round_prefer_floor``: halves down, ``round_prefer_ceil``: halves up, ``floor``, ``ceil``).
-  ``linear`` weighs the input at :math:`j` by :math:`\max(0, 1 - |j - x|)` (the two neighbours;
-  bilinear and trilinear when several axes are resized), ``cubic`` by Keys' kernel with
-  coefficient :math:`a` = ``cubic_coeff_a`` over the four neighbours. Indices outside the input
-  read its edge (border replication), unless ``exclude_outside`` drops them and renormalises the
-  weights to sum to one. With ``antialias``, downsampling (:math:`s < 1`) stretches the kernel by
-  :math:`1/s`, :math:`K((j - x) s)` normalised to sum to one, so every input pixel contributes.
+  PyTorch's ``align_corners=True`` is :math:`y (S_{in} - 1) / (S_{out} - 1)` with the integer
+  :math:`S_{out}`, as PyTorch computes it also from a ``scale``.
+
+  The methods (:math:`d` is the distance from :math:`x` in input pixels; the kernel methods
+  weigh input :math:`j` by :math:`K(j - x)`, normalised to sum to one):
+
+  ================= ======================================================= ======================
+  ``method``        kernel :math:`K(d)` (zero outside the radius)           defaults reproduce
+  ================= ======================================================= ======================
+  ``nearest``       the input at :math:`x` rounded by ``nearest_mode``      PyTorch ``nearest``
+                    (default ``floor``), ``asymmetric`` coordinates
+  ``nearest-exact`` the same, rounded half up, ``half_pixel``               PyTorch
+                                                                            ``nearest-exact``
+  ``linear``        :math:`\max(0, 1 - |d|)`                                PyTorch ``bilinear``
+  ``cubic``         Keys' cubic, :math:`a` = ``cubic_coeff_a``, radius 2    PyTorch ``bicubic``
+  ``lanczos3``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/3)`, radius 3  TensorFlow, Keras
+                    (1 for :math:`|d| \le 10^{-3}`)
+  ``lanczos5``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/5)`, radius 5  TensorFlow, Keras
+  ``mitchellcubic`` Mitchell-Netravali, :math:`B = C = 1/3`:                TensorFlow
+                    :math:`(7|d|^3 - 12d^2 + 16/3)/6` below 1,
+                    :math:`(-7|d|^3/3 + 12d^2 - 20|d| + 32/3)/6` below 2
+  ``gaussian``      :math:`\exp(-2 d^2)`, :math:`\sigma = 1/2`, below 1.5   TensorFlow
+  ``area``          adaptive average pooling (see below)                    PyTorch ``area``
+  ``area-overlap``  the footprint's average, weighted by overlap            TensorFlow ``area``,
+                                                                            ``jax.image`` ``area``
+  ================= ======================================================= ======================
+
+  ``area`` (PyTorch) averages inputs :math:`\lfloor i S_{in} / S_{out} \rfloor` to
+  :math:`\lceil (i + 1) S_{in} / S_{out} \rceil - 1` with equal weights; ``area-overlap``
+  (TensorFlow, ``jax.image``) averages over the output pixel's footprint
+  :math:`[i, i + 1] S_{in} / S_{out}`, each input weighted by the length it covers. They differ
+  whenever :math:`S_{in} / S_{out}` is not an integer.
+
+  The four kernels TensorFlow adds (lanczos, Mitchell, Gaussian) use its
+  ``scale_and_translate`` conventions by default: ``half_pixel`` and ``exclude_outside=True``.
+  ``linear`` and ``cubic`` replicate the border (``exclude_outside=False``) as PyTorch and ONNX
+  do. With ``antialias``, downsampling (:math:`s < 1`) stretches the kernel by :math:`1/s`,
+  :math:`K((j - x) s)` normalised to sum to one, so every input pixel contributes (all kernel
+  methods; ``area`` methods average by construction).
 
   Equivalent settings of other frameworks (``size`` or ``scale`` as there):
 
@@ -334,80 +534,101 @@ def resize(
   ... with ``align_corners=True``                    ``method="linear", align_corners=True``
   ``torch`` ``mode="bicubic"``                       ``method="cubic"`` (``align_corners`` alike)
   ``torch`` ``"bilinear", antialias=True``           ``method="linear", antialias=True,
-                                                     exclude_outside=True``
+                                                     exclude_outside=True`` (``align_corners``
+                                                     alike)
   ``torch`` ``"bicubic", antialias=True``            ``method="cubic", antialias=True,
                                                      exclude_outside=True, cubic_coeff_a=-0.5``
+  ``torch`` ``mode="area"``                          ``method="area"``
   ``torch`` ``scale_factor=f``                       ``scale=f``
   ... with ``recompute_scale_factor=True``           ``scale=f, recompute_scale=True``
   TF2 ``tf.image.resize`` ``"nearest"``              ``method="nearest-exact"``
   TF2 ``"bilinear"``                                 ``method="linear"``
   TF2 ``"bicubic"``                                  ``method="cubic", cubic_coeff_a=-0.5,
                                                      exclude_outside=True``
-  TF2 ``antialias=True`` (bilinear, bicubic)         the above with ``antialias=True,
+  TF2 ``"lanczos3"``, ``"lanczos5"``,                the same ``method``
+  ``"mitchellcubic"``, ``"gaussian"``
+  TF2 ``"area"``                                     ``method="area-overlap"``
+  TF2 ``antialias=True`` (not nearest, area)         the above with ``antialias=True,
                                                      exclude_outside=True``
   ``jax.image.resize(..., "nearest")``               ``method="nearest-exact"``
   ``jax.image.resize(..., "linear")``                ``method="linear", antialias=True,
                                                      exclude_outside=True``
   ``jax.image.resize(..., "cubic")``                 ``method="cubic", cubic_coeff_a=-0.5,
                                                      antialias=True, exclude_outside=True``
+  ``jax.image.resize(..., "lanczos3"/"lanczos5")``   ``method="lanczos3"/"lanczos5",
+                                                     antialias=True``
+  ``jax.image.resize(..., "area")``                  ``method="area-overlap"``
   ... with ``antialias=False``                       the same with ``antialias=False``
   ONNX ``Resize`` defaults (``mode="nearest"``)      ``method="nearest",
                                                      coordinate_transformation_mode="half_pixel",
                                                      nearest_mode="round_prefer_floor"``
   ONNX ``mode="linear"`` / ``"cubic"``               ``method="linear"`` / ``"cubic"``, and the
-                                                     attributes under the same names
+                                                     attributes under the same names (``roi`` for
+                                                     the resized axes only, ``axes`` as letters)
   ================================================== =============================================
 
   PyTorch's ``bilinear`` clamps a negative source coordinate to 0 where ONNX's ``half_pixel``
   replicates the border; for linear interpolation both read the edge value, so they agree.
-  PyTorch combines ``antialias=True`` with ``align_corners=True`` in a way no ONNX convention
-  describes; that combination is not reproduced.
+  PyTorch's antialiased kernels with ``align_corners=True`` centre the filter of output
+  :math:`y` at :math:`(y + 0.5) r - 0.5` with :math:`r = (S_{in} - 1) / (S_{out} - 1)` and
+  stretch it by :math:`\max(1, r)`; ``align_corners=True, antialias=True`` computes exactly
+  that, while ONNX's ``coordinate_transformation_mode="align_corners", antialias=True`` keeps
+  ONNX's definition.
 
   A given ``scale`` sets the output size ``floor(S_in * scale)`` and, as in PyTorch (when
   ``recompute_scale_factor`` is not set) and ONNX (``scales``), also drives the coordinate map;
-  ``recompute_scale=True`` uses ``S_out / S_in`` instead. ``align_corners`` and
-  ``pytorch_half_pixel`` use the integer output size, as the ONNX specification writes.
-  PyTorch 2 departs from its own rule in three kernels: ``linear`` modes and antialiasing copy an
-  axis whose size ``floor(S_in * scale)`` equals ``S_in``, and 2-D ``nearest`` also treats an
-  output of exactly ``2 * S_in`` as 2x. ``resize`` follows ``scale`` there (as PyTorch's other
-  kernels and ONNX do); ``recompute_scale=True`` gives PyTorch's result in those cases.
+  ``recompute_scale=True`` uses ``S_out / S_in`` instead. ``keep_aspect_ratio_policy``
+  (``"not_larger"``, ``"not_smaller"``) turns a ``size`` into one scale for all resized axes,
+  the smallest or largest ``size / S_in``, and outputs ``floor(S_in * scale + 0.5)``, as ONNX.
+  PyTorch 2 departs from its own scale rule in three kernels: ``linear`` modes and antialiasing
+  copy an axis whose size ``floor(S_in * scale)`` equals ``S_in``, and 2-D ``nearest`` also
+  treats an output of exactly ``2 * S_in`` as 2x. ``resize`` follows ``scale`` there (as
+  PyTorch's other kernels and ONNX do); ``recompute_scale=True`` gives PyTorch's result there.
 
   dtypes: the result has the dtype of ``x``. Floating inputs are interpolated in their own
   precision (float16 and bfloat16 in float32). Integer inputs are interpolated in float32
   (float64 for 32 and 64-bit integers when x64 is enabled) and cast back truncating toward
   zero, saturating at the limits of the dtype; nearest methods move integer data untouched.
 
-  Cost: per resized axis, one gather per tap (2 for linear, 4 for cubic, more when
-  antialiasing) and a weighted sum, fused by XLA into one pass over the output: O(output), no
-  ``(in, out)`` matrix. The function is
-  linear in ``x`` for floating inputs, so ``jax.grad``, ``jax.jvp`` and ``jax.linear_transpose``
+  Cost: per resized axis, one gather per tap (2 for linear, 4 for cubic, 6 for lanczos3, more
+  when antialiasing) and a weighted sum, fused by XLA into one pass over the output: O(output),
+  no ``(in, out)`` matrix. The function is linear in ``x`` for floating inputs (affine with a
+  non-zero ``extrapolation_value``), so ``jax.grad``, ``jax.jvp`` and ``jax.linear_transpose``
   apply.
 
   Args:
     x: the array, ``[N, *S_in, C]`` or as ``layout`` says.
     size: the output size of each resized axis: an int for all, or one per axis.
     scale: instead of ``size``, a positive float (or one per axis) multiplying the input size.
-    method: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (also ``"bilinear"``,
-      ``"trilinear"``) or ``"cubic"`` (also ``"bicubic"``, ``"tricubic"``). The defaults of the
-      other options reproduce ``torch.nn.functional.interpolate`` for each.
-    align_corners: as in PyTorch: the corner pixel centres of input and output coincide; the
-      same as ``coordinate_transformation_mode="align_corners"``. Not for nearest methods.
+    method: required: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (also ``"bilinear"``,
+      ``"trilinear"``), ``"cubic"`` (also ``"bicubic"``, ``"tricubic"``), ``"lanczos3"``,
+      ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"``, ``"area"`` or ``"area-overlap"``.
+    align_corners: PyTorch's flag: the corner pixel centres of input and output coincide.
+      Not for nearest or area methods.
     coordinate_transformation_mode: one of ``"half_pixel"``, ``"half_pixel_symmetric"``,
-      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"``. Default: ``"asymmetric"``
-      for ``nearest``, ``"align_corners"`` if ``align_corners``, else ``"half_pixel"``.
+      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"``,
+      ``"tf_crop_and_resize"``. Default: ``"asymmetric"`` for ``nearest``, else
+      ``"half_pixel"``. Not for area methods.
     nearest_mode: rounding of nearest methods: ``"round_prefer_floor"``,
       ``"round_prefer_ceil"``, ``"floor"``, ``"ceil"``. Default: ``"floor"`` for ``nearest``,
       ``"round_prefer_ceil"`` for ``nearest-exact``.
     cubic_coeff_a: the coefficient :math:`a` of the cubic kernel: -0.75 as PyTorch, -0.5 as
-      Keys, TensorFlow and ``jax.image``. Only for ``cubic``.
+      Keys, TensorFlow and ``jax.image``. Only used by ``cubic``.
     exclude_outside: give taps outside the input zero weight and renormalise (ONNX
-      ``exclude_outside=1``), instead of replicating the border. Only for linear and cubic.
-    antialias: widen the kernel when downsampling (ONNX ``antialias=1``). Only for linear and
-      cubic.
+      ``exclude_outside=1``), instead of replicating the border. Only for kernel methods;
+      default ``False`` for ``linear`` and ``cubic``, ``True`` for the others.
+    antialias: widen the kernel when downsampling (ONNX ``antialias=1``). Only for kernel
+      methods.
     recompute_scale: with ``scale``, map coordinates by ``S_out / S_in`` rather than ``scale``
       (PyTorch ``recompute_scale_factor=True``).
+    keep_aspect_ratio_policy: ONNX's ``"stretch"`` (default), ``"not_larger"`` or
+      ``"not_smaller"``; only with ``size``.
+    roi: for ``tf_crop_and_resize``, ONNX's normalised region of interest of the resized axes
+      (in ``axes`` order): ``[start_1, ..., start_k, end_1, ..., end_k]``.
+    extrapolation_value: for ``tf_crop_and_resize``, the value of outputs whose source
+      coordinate lies outside the input.
     axes: the spatial axes to resize, as a string of their layout letters (``"W"``, ``"HW"``;
-      ``size`` and ``scale`` entries follow its order); ``None`` resizes all of them.
+      ``size``, ``scale`` and ``roi`` entries follow its order); ``None`` resizes all of them.
     layout: the layout string of ``x``, e.g. ``"NCHW"``; ``None`` for channels-last.
 
   Returns:
@@ -416,64 +637,138 @@ def resize(
   Raises:
     ValueError: if neither or both of ``size`` and ``scale`` are given, a size or scale is not
       positive or gives an empty output, a spatial axis to resize is empty, a string option is
-      unknown (the message lists the valid ones), or options contradict each other
-      (``align_corners`` with a nearest method, ``antialias`` or ``exclude_outside`` with a
-      nearest method, ``nearest_mode`` with linear or cubic, ``recompute_scale`` with ``size``).
+      unknown (the message lists the valid ones), or options contradict each other (an option
+      given to a method it does not apply to, ``recompute_scale`` or ``keep_aspect_ratio_policy``
+      with the wrong one of ``size`` and ``scale``, ``roi`` without ``tf_crop_and_resize``).
     TypeError: if an argument has the wrong type (a non-bool flag such as ``antialias="False"``
-      included), ``x`` is complex (interpolate its real and imaginary parts separately), or a
-      boolean input is interpolated.
+      included), ``method`` is missing, PyTorch's argument names (``mode``, ``scale_factor``)
+      are used (the message says what to write), ``x`` is complex (interpolate its real and
+      imaginary parts separately), or a boolean input is interpolated.
 
   Example:
     Half-pixel bilinear 2x upsampling (PyTorch's ``bilinear``). An integer image is
     interpolated in floating point and truncated back; a float image keeps the halves:
 
     >>> image = jnp.array([[10, 20], [30, 40]])
-    >>> print(resize(image, 4, layout="HW"))
+    >>> print(resize(image, 4, method="linear", layout="HW"))
     [[10 12 17 20]
      [15 17 22 25]
      [25 27 32 35]
      [30 32 37 40]]
-    >>> print(resize(image.astype(jnp.float32), 4, layout="HW")[0].tolist())
+    >>> print(resize(image.astype(jnp.float32), 4, method="linear", layout="HW")[0].tolist())
     [10.0, 12.5, 17.5, 20.0]
+
+    PyTorch's ``area`` averages the inputs each output covers:
+
+    >>> print(resize(jnp.arange(6.0), 3, method="area", layout="W").tolist())
+    [0.5, 2.5, 4.5]
   """
   options = _resolve_options(method, align_corners, coordinate_transformation_mode,
-                             nearest_mode, cubic_coeff_a, exclude_outside, antialias)
+                             nearest_mode, cubic_coeff_a, exclude_outside, antialias,
+                             extrapolation_value)
   recompute_scale = checks.boolean(recompute_scale, "recompute_scale")
+  keep_aspect_ratio_policy = checks.choice(keep_aspect_ratio_policy, "keep_aspect_ratio_policy",
+                                           KEEP_ASPECT_RATIO_POLICIES)
   x = checks.array(x, "x", kind="any")
   parsed = parse_layout(layout, x.ndim, require_channels=False)
   resized = _resolve_axes(axes, parsed)
-  if (size is None) == (scale is None):
-    raise ValueError(f"exactly one of size and scale must be given, got size={size!r}, "
-                     f"scale={scale!r}")
-  in_sizes = tuple(int(x.shape[a]) for a in resized)
-  for a, n in zip(resized, in_sizes):
-    if n == 0:
-      raise ValueError(f"spatial axis {parsed.spec[a]!r} of x (shape {x.shape}) is empty; "
-                       "there is nothing to interpolate")
-  if size is not None:
-    if recompute_scale:
-      raise ValueError(f"recompute_scale=True applies to a scale, not to size={size!r}")
-    out_sizes = checks.ints(size, len(resized), "size")
-    scales = (None,) * len(resized)
-  else:
-    scales = checks.numbers(scale, len(resized), "scale")
-    out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, scales))
-    for a, n, s, m in zip(resized, in_sizes, scales, out_sizes):
-      if m < 1:
-        raise ValueError(f"scale={scale!r} gives an empty output for axis {parsed.spec[a]!r} "
-                         f"of size {n} (floor({n} * {s}) = {m}); use a larger scale")
-    if recompute_scale:
-      scales = (None,) * len(resized)
-  if x.dtype == jnp.bool_ and options.nearest_mode is None:
-    raise TypeError(f"method={options.method!r} cannot interpolate a boolean array; cast it "
-                    "to a number type or use a nearest method")
+  rois = _resolve_roi(roi, options.coordinates, len(resized))
+  in_sizes = _check_spatial(x, parsed, resized, options.method)
+  out_sizes, scales = _output_sizes(parsed, resized, in_sizes, size, scale, recompute_scale,
+                                    keep_aspect_ratio_policy)
+  plans = [_plan_axis(a, n, m, s, options, r)
+           for a, n, m, s, r in zip(resized, in_sizes, out_sizes, scales, rois)]
+  return _run_plans(x, plans, options.method.kind == "nearest")
 
-  plans = [_plan_axis(a, n, m, s, options)
-           for a, n, m, s in zip(resized, in_sizes, out_sizes, scales)]
-  # Shrinking axes first keeps any intermediate array (where XLA does not fuse) small.
-  plans.sort(key=lambda p: p.out_size / p.in_size)
-  dtype = x.dtype
-  y = x if options.nearest_mode is not None else x.astype(_compute_dtype(dtype))
-  for plan in plans:
-    y = _resize_axis(y, plan)
-  return y if options.nearest_mode is not None else _cast_back(y, dtype)
+
+_TRANSLATABLE = tuple(m.name for m in _METHOD_TABLE.values()
+                      if m.kind in ("kernel", "overlap"))
+
+
+@_with_argument_hints
+def scale_and_translate(
+    x: jax.typing.ArrayLike,
+    size: Union[int, Sequence[int]],
+    *,
+    scale: Union[float, Sequence[float]],
+    translation: Union[float, Sequence[float]],
+    method: str,
+    antialias: bool = True,
+    axes: Optional[str] = None,
+    layout: Optional[str] = None,
+) -> jax.Array:
+  r"""Resamples the spatial axes of ``x`` at ``size`` outputs under a per-axis scale and shift.
+
+  ``[N, *S_in, C] -> [N, *size, C]``: output pixel :math:`y` of an axis reads the input around
+  source coordinate :math:`x = (y + 0.5 - t) / s - 0.5`, where :math:`s` is the axis' ``scale``
+  and :math:`t` its ``translation`` (pixel centres at half-integers; an input point :math:`p`
+  lands at :math:`p s + t`). The output size is independent of :math:`s`. This is
+  ``jax.image.scale_and_translate`` and TensorFlow's ``ScaleAndTranslate`` op, computed as
+  gathers (O(output) per axis) instead of their dense ``(in, out)`` weight matrices.
+
+  Why a sibling of :func:`resize`: ``resize`` derives the output size from the scale (or the
+  scale from the size) as PyTorch and ONNX do, and its conventions are named
+  coordinate modes; here size, scale and translation are three independent per-axis numbers,
+  the general form every one of those modes is a case of (``half_pixel`` with scale :math:`s`
+  is :math:`t = 0`; PyTorch's ``align_corners`` is :math:`s = (S_{out}-1)/(S_{in}-1)`,
+  :math:`t = (1 - s)/2`).
+
+  Conventions of both references: taps outside the input get no weight and the others are
+  renormalised (``exclude_outside``); an output whose source coordinate lies outside
+  :math:`[-0.5, S_{in} - 0.5]` is zero; ``antialias`` (default ``True`` as in both) stretches
+  the kernel by :math:`1/s` when :math:`s < 1`. ``method`` is one of the kernel methods of
+  :func:`resize` or ``"area-overlap"`` (``jax.image``'s ``"area"``); ``"cubic"`` is Keys' kernel
+  with :math:`a = -0.5`, as in ``jax.image`` and TensorFlow.
+
+  Args:
+    x: the array, ``[N, *S_in, C]`` or as ``layout`` says.
+    size: the output size of each resized axis: an int for all, or one per axis.
+    scale: a positive float (or one per axis).
+    translation: a float (or one per axis), in output pixels.
+    method: ``"linear"``, ``"cubic"``, ``"lanczos3"``, ``"lanczos5"``, ``"mitchellcubic"``,
+      ``"gaussian"`` or ``"area-overlap"``.
+    antialias: widen the kernel when :math:`s < 1`.
+    axes: the spatial axes to resample, as a string of layout letters; ``None`` for all.
+    layout: the layout string of ``x``; ``None`` for channels-last.
+
+  Returns:
+    The resampled array, with the dtype of ``x`` (computed as :func:`resize` does).
+
+  Raises:
+    ValueError: for a non-positive size or scale, an empty spatial axis, an unknown method.
+    TypeError: for arguments of the wrong type, or a missing ``method``.
+
+  Example:
+    Doubling a line and shifting it right by one output pixel: the first output reads from
+    outside the input and is zero, the second reads the left border:
+
+    >>> line = jnp.array([0.0, 2.0, 4.0, 6.0])
+    >>> print(scale_and_translate(line, 8, scale=2.0, translation=1.0, method="linear",
+    ...                           layout="W").tolist())
+    [0.0, 0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
+  """
+  m = _method(method)
+  if m.kind not in ("kernel", "overlap"):
+    raise ValueError(f"method must be one of {_names(_TRANSLATABLE)} for scale_and_translate, "
+                     f"got {method!r}")
+  antialias = checks.boolean(antialias, "antialias")
+  x = checks.array(x, "x", kind="any")
+  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  resized = _resolve_axes(axes, parsed)
+  in_sizes = _check_spatial(x, parsed, resized, m)
+  k = len(resized)
+  out_sizes = checks.ints(size, k, "size", minimum=1)
+  scales = checks.numbers(scale, k, "scale", positive=True)
+  translations = checks.numbers(translation, k, "translation", positive=False)
+  a = -0.5 if m.name == "cubic" else 0.0
+  plans = []
+  for axis, n, out, s, t in zip(resized, in_sizes, out_sizes, scales, translations):
+    x_src = (np.arange(out) + 0.5 - t) / s - 0.5
+    outside = (x_src < -0.5) | (x_src > n - 0.5)
+    if m.kind == "overlap":
+      taps, weights = overlap_taps(x_src, n, 1 / s)
+    else:
+      filter_scale = min(s, 1.0) if antialias else 1.0
+      taps, weights = kernel_taps(x_src, n, filter_scale, m.kernel, m.radius, a, True)
+    plans.append(_AxisPlan(axis, n, out, taps, weights, outside, 0.0))
+  return _run_plans(x, plans, False)

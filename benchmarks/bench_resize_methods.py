@@ -1,0 +1,117 @@
+"""Benchmark of resize's lanczos and area methods and of scale_and_translate against jax.image
+(and PyTorch's area), CPU, float32, channels-last.
+
+``cases(quick)`` returns the cases as data (benchmarks/_timing.py ``Case`` and ``Candidate``)
+for a common runner; ``python benchmarks/bench_resize_methods.py [--quick]`` runs them here,
+alternating the candidates of each case in one process (compile excluded) and checking that
+they agree before timing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import Candidate, Case, compare, format_row  # noqa: E402
+
+import jaxup  # noqa: E402
+
+
+def _image(shape, method, antialias):
+  return lambda v: jax.image.resize(v, shape, method, antialias=antialias)
+
+
+def _train(fn):
+  """Forward and backward: value and gradient of ``<fn(v), g>`` for a given cotangent ``g``."""
+  return jax.value_and_grad(lambda v, g: jnp.vdot(fn(v), g))
+
+
+def cases(quick: bool = False) -> list:
+  """The benchmark cases of the resize methods (small shapes when ``quick``)."""
+  n, s, c = (2, 48, 8) if quick else (8, 128, 32)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((n, s, s, c), dtype=np.float32))
+  big = jnp.asarray(rng.standard_normal((n, 3 * s, 3 * s, c), dtype=np.float32))
+  result = []
+  for method, source, out, antialias, label in (
+      ("lanczos3", x, 2 * s, False, "2x up"),
+      ("lanczos5", x, 2 * s, False, "2x up"),
+      ("lanczos3", big, s, True, "1/3 down, antialiased"),
+      ("lanczos5", big, s, True, "1/3 down, antialiased"),
+  ):
+    shape = (n, out, out, c)
+    ours = (lambda m, o, a: lambda v: jaxup.resize(v, o, method=m, antialias=a))(
+        method, out, antialias)
+    theirs = _image(shape, method, antialias)
+    result.append(Case(f"resize {method} {label} {tuple(source.shape)}", "operators",
+                       "forward", [Candidate("jaxup", ours, (source,)),
+                                   Candidate("jax.image", theirs, (source,))], "jax.image"))
+  down = (5 * s) // 2
+  wide = jnp.asarray(rng.standard_normal((n, down, down, c), dtype=np.float32))
+  result.append(Case(
+      f"resize area-overlap 1/2.5 down {tuple(wide.shape)}", "operators", "forward",
+      [Candidate("jaxup", lambda v: jaxup.resize(v, s, method="area-overlap"), (wide,)),
+       Candidate("jax.image", _image((n, s, s, c), "area", True), (wide,))], "jax.image"))
+  ours = lambda v: jaxup.resize(v, 2 * s, method="lanczos3")
+  g = jnp.asarray(rng.standard_normal((n, 2 * s, 2 * s, c), dtype=np.float32))
+  result.append(Case(
+      f"resize lanczos3 2x up {tuple(x.shape)}", "operators", "train",
+      [Candidate("jaxup", _train(ours), (x, g)),
+       Candidate("jax.image", _train(_image((n, 2 * s, 2 * s, c), "lanczos3", False)),
+                 (x, g))], "jax.image"))
+  scale, shift = (1.7, 0.6), (2.5, -1.0)
+  out = (int(1.7 * s), int(0.6 * s))
+  result.append(Case(
+      f"scale_and_translate lanczos3 {tuple(x.shape)} -> {out}", "operators", "forward",
+      [Candidate("jaxup", lambda v: jaxup.scale_and_translate(
+          v, out, scale=scale, translation=shift, method="lanczos3"), (x,)),
+       Candidate("jax.image", lambda v: jax.image.scale_and_translate(
+           v, (n,) + out + (c,), (1, 2), jnp.array(scale, jnp.float32),
+           jnp.array(shift, jnp.float32), "lanczos3"), (x,))], "jax.image"))
+  try:
+    import torch
+    import torch.nn.functional as F
+  except ImportError:
+    return result
+  torch.set_num_threads(os.cpu_count())
+  xt = torch.from_numpy(np.asarray(big)).permute(0, 3, 1, 2).contiguous(
+      memory_format=torch.channels_last)
+  result.append(Case(
+      f"resize area (PyTorch's) 1/3 down {tuple(big.shape)}", "operators", "forward",
+      [Candidate("jaxup", lambda v: jaxup.resize(v, s, method="area"), (big,)),
+       Candidate("torch", lambda: F.interpolate(xt, size=(s, s), mode="area"),
+                 framework="torch")], "torch"))
+  return result
+
+
+def _callable(candidate):
+  if candidate.framework == "torch":
+    return candidate.fn, lambda: np.asarray(candidate.fn().permute(0, 2, 3, 1).numpy())
+  jitted = jax.jit(candidate.fn)
+  args = candidate.args
+  first = lambda: jax.tree_util.tree_leaves(jitted(*args))[-1]
+  return (lambda: jitted(*args)), (lambda: np.asarray(first()))
+
+
+def main():
+  quick = "--quick" in sys.argv
+  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU threads")
+  for case in cases(quick):
+    runs = {c.label: _callable(c) for c in case.candidates}
+    values = [value() for _, value in runs.values()]
+    for v in values[1:]:
+      np.testing.assert_allclose(v, values[0], rtol=2e-4, atol=2e-4, err_msg=case.name)
+    medians = compare({label: fn for label, (fn, _) in runs.items()},
+                      repeats=5 if quick else 15)
+    print(format_row(f"{case.name} [{case.mode}]", medians, case.baseline))
+
+
+if __name__ == "__main__":
+  main()

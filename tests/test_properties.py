@@ -1,0 +1,689 @@
+"""Property-based tests of every public function, with hypothesis.
+
+Each operator is one entry of ``OPERATORS``: a strategy drawing a random configuration (rank
+1-3, sizes including 0 and 1, every parameter in its valid range, a layout of every family, a
+dtype) and a ``Spec`` naming its properties. ``test_operator`` checks on every drawn example:
+
+* the shape equals the size formula (``conv_output_size`` and friends);
+* the dtype matrix: the result in float16 / bfloat16 / float32 / float64 / integers (where
+  data moves) equals the float64 result within that dtype's tolerance (integers exactly);
+* parity with PyTorch where PyTorch has the operation, or with an independent NumPy model;
+* for linear upsamplers, the dot-product identity against the NAMED down-sampler
+  ``<up(x), y> == <x, down(y)>`` (and ``jax.linear_transpose`` equal to that down-sampler);
+* jit == eager == vmap over the batch;
+* ``jvp`` and ``grad`` against finite differences (``jax.test_util.check_grads`` in float64,
+  on the examples whose drawn dtype is float64).
+
+Adding a public function is one strategy and one ``OPERATORS`` entry.
+
+Examples per operator: 8 in CI, derandomized (the same examples every run). For a long
+campaign set ``JAXUP_HYPOTHESIS_PROFILE=campaign`` (random seeds, 500 examples per operator)
+and optionally ``JAXUP_HYPOTHESIS_EXAMPLES=N``:
+
+    JAXUP_HYPOTHESIS_PROFILE=campaign JAXUP_HYPOTHESIS_EXAMPLES=2000 \\
+        python -m pytest -p no:xdist tests/test_properties.py --hypothesis-show-statistics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import os
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+import jaxup
+from tests.test_no_input_dilation import dilated
+
+settings.register_profile(
+    "ci", max_examples=int(os.environ.get("JAXUP_HYPOTHESIS_EXAMPLES", 8)), derandomize=True,
+    deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much])
+settings.register_profile(
+    "campaign", max_examples=int(os.environ.get("JAXUP_HYPOTHESIS_EXAMPLES", 500)),
+    deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much])
+SETTINGS = settings.get_profile(os.environ.get("JAXUP_HYPOTHESIS_PROFILE", "ci"))
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+FLOATS = (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+INTS = (jnp.int8, jnp.uint8, jnp.int32, jnp.int64)
+# Relative to (1 + max |reference|): rounding of the inputs is taken out by comparing with the
+# float64 result on the rounded inputs, so this bounds the operator's own rounding.
+TOLERANCE = {np.dtype(jnp.float16): 2e-2, np.dtype(jnp.bfloat16): 1e-1,
+             np.dtype(jnp.float32): 1e-5, np.dtype(jnp.float64): 1e-12}
+SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
+
+
+def tolerance(dtype) -> float:
+  return TOLERANCE.get(np.dtype(dtype), 0.0)
+
+
+# Layout families: channels last / first with a batch, unbatched, channels and batch elsewhere,
+# and (for operators that need no channel axis) without channels.
+def layouts(nd: int, *, channels_optional: bool) -> list[str]:
+  s = SPATIAL[nd]
+  out = ["N" + s + "C", "NC" + s, s + "C", "C" + s + "N"]
+  if channels_optional:
+    out += ["N" + s, s]
+  return out
+
+
+def shape_for(layout: str, spatial, batch: int, channels: int) -> tuple[int, ...]:
+  sizes = iter(spatial)
+  return tuple(batch if c == "N" else channels if c == "C" else next(sizes) for c in layout)
+
+
+def to_ncs(a: np.ndarray, layout: str) -> np.ndarray:
+  """``a`` in ``layout`` as ``[N, C, *spatial]`` (size-one axes added where absent)."""
+  if "C" not in layout:
+    a, layout = a[..., None], layout + "C"
+  if "N" not in layout:
+    a, layout = a[None], "N" + layout
+  order = [layout.index("N"), layout.index("C")] + [i for i, c in enumerate(layout)
+                                                    if c not in "NC"]
+  return np.transpose(a, order)
+
+
+def from_ncs(a: np.ndarray, layout: str) -> np.ndarray:
+  """The inverse of :func:`to_ncs`."""
+  full = layout + ("C" if "C" not in layout else "")
+  full = ("N" if "N" not in layout else "") + full
+  order = [full.index("N"), full.index("C")] + [i for i, c in enumerate(full) if c not in "NC"]
+  a = np.transpose(a, np.argsort(order))
+  if "N" not in layout:
+    a = a[0]
+  if "C" not in layout:
+    a = a[..., 0]
+  return a
+
+
+@dataclasses.dataclass
+class Example:
+  """One drawn configuration: the arrays (float64 or integer NumPy), the call, and what the
+  properties need."""
+
+  name: str
+  call: Callable[..., Any]  # call(*arrays) -> jax array (or tuple)
+  arrays: tuple  # the arguments; arrays[0] is the data, the others are kernels or indices
+  dtype: Any  # the dtype the data is cast to for the dtype-matrix property
+  expected_shape: tuple
+  layout: str
+  linear: bool = True  # linear in arrays[0]
+  differentiable: bool = True
+  down: Optional[Callable] = None  # the named adjoint of call in arrays[0]
+  reference: Optional[Callable] = None  # float64 NumPy reference of call(*arrays)
+  reference_name: str = ""
+  exact: bool = False  # data movement: any dtype gives exactly the float64 result
+  info: dict = dataclasses.field(default_factory=dict)
+
+
+def _normal(draw, shape):
+  seed = draw(st.integers(0, 2**31 - 1))
+  return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _dtype(draw, exact: bool):
+  return draw(st.sampled_from(FLOATS + (INTS if exact else ())))
+
+
+# ------------------------------------------------------------------ strategies, one per operator
+
+
+@st.composite
+def conv_examples(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=False)))
+  groups = draw(st.sampled_from([1, 2]))
+  cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  strides = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  dilations = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+  padding = draw(st.one_of(st.sampled_from(["SAME", "VALID"]),
+                           st.tuples(*(st.integers(0, k - 1) for k in ks))))
+  sizes = tuple(draw(st.integers(max(1, d * (k - 1) + 1 - (0 if isinstance(padding, str) else
+                                                             2 * p)), 6))
+                for k, d, p in zip(ks, dilations, padding if not isinstance(padding, str)
+                                   else (0,) * nd))
+  if padding == "VALID":
+    sizes = tuple(max(n, d * (k - 1) + 1) for n, k, d in zip(sizes, ks, dilations))
+  x = _normal(draw, shape_for(layout, sizes, batch, cin))
+  kernel = _normal(draw, ks + (cin // groups, cout))
+  kw = dict(stride=strides, padding=padding, dilation=dilations, groups=groups, layout=layout)
+  if padding == "SAME":
+    out = tuple(-(-n // s) for n, s in zip(sizes, strides))
+  else:
+    out = jaxup.conv_output_size(sizes, ks, stride=strides, padding=0 if padding == "VALID"
+                                 else padding, dilation=dilations)
+
+  def down(y):  # conv is a down-sampler; its adjoint is conv_transpose (checked both ways)
+    return jaxup.conv_transpose(y, kernel, output_size=sizes, **kw)
+
+  return Example(
+      "conv", lambda a, k: jaxup.conv(a, k, **kw), (x, kernel), _dtype(draw, False),
+      shape_for(layout, out, batch, cout), layout, down=down,
+      reference=_torch_conv(kw, nd) if not isinstance(padding, str) else None,
+      reference_name="torch.nn.functional.conv", info=dict(kw=kw, nd=nd))
+
+
+def _torch_conv(kw, nd):
+  def reference(x, kernel):
+    import torch
+    layout = kw["layout"]
+    weight = np.transpose(kernel, (nd + 1, nd) + tuple(range(nd)))
+    y = getattr(torch.nn.functional, f"conv{nd}d")(
+        torch.from_numpy(to_ncs(x, layout)), torch.from_numpy(weight), stride=kw["stride"],
+        padding=tuple(kw["padding"]), dilation=kw["dilation"], groups=kw["groups"])
+    return from_ncs(y.numpy(), layout)
+  return reference
+
+
+@st.composite
+def conv_transpose_examples(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=False)))
+  groups = draw(st.sampled_from([1, 2]))
+  cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  strides = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  dilations = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+  pads = tuple(draw(st.integers(0, d * (k - 1))) for k, d in zip(ks, dilations))
+  outpads = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(strides, dilations))
+  sizes = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+  try:
+    out = jaxup.conv_transpose_output_size(sizes, ks, stride=strides, padding=pads,
+                                           output_padding=outpads, dilation=dilations)
+  except ValueError:
+    pads = (0,) * nd
+    out = jaxup.conv_transpose_output_size(sizes, ks, stride=strides, padding=pads,
+                                           output_padding=outpads, dilation=dilations)
+  x = _normal(draw, shape_for(layout, sizes, batch, cin))
+  kernel = _normal(draw, ks + (cout // groups, cin))
+  kw = dict(stride=strides, padding=pads, dilation=dilations, groups=groups, layout=layout)
+
+  # The named adjoint: the strided convolution it transposes. An output_padding at or above
+  # the stride (allowed below the dilation) is that convolution with p_hi - output_padding.
+  pairs = tuple((p, p - op if op >= s else p) for p, op, s in zip(pads, outpads, strides))
+  down = None if any(hi < 0 for _, hi in pairs) else (
+      lambda y: jaxup.conv(y, kernel, **dict(kw, padding=pairs)))
+
+  def reference(x, kernel):
+    import torch
+    weight = np.transpose(kernel, (nd + 1, nd) + tuple(range(nd)))
+    y = getattr(torch.nn.functional, f"conv_transpose{nd}d")(
+        torch.from_numpy(to_ncs(x, layout)), torch.from_numpy(weight), stride=strides,
+        padding=pads, output_padding=outpads, dilation=dilations, groups=groups)
+    return from_ncs(y.numpy(), layout)
+
+  return Example(
+      "conv_transpose", lambda a, k: jaxup.conv_transpose(a, k, output_padding=outpads, **kw),
+      (x, kernel), _dtype(draw, False), shape_for(layout, out, batch, cout), layout,
+      down=down, reference=reference, reference_name="torch.nn.functional.conv_transpose",
+      info=dict(kw=kw, nd=nd))
+
+
+def _factor_draw(draw, *, channels_optional=True, max_size=4):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=channels_optional)))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  channels = draw(st.sampled_from([0, 1, 3])) if "C" in layout else 1
+  sizes = tuple(draw(st.integers(1, max_size)) for _ in range(nd))
+  factors = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  return nd, layout, batch, channels, sizes, factors
+
+
+def _spatial_axes(layout):
+  return [i for i, c in enumerate(layout) if c not in "NC"]
+
+
+def _sum_pool(y, layout, factors):
+  y = np.asarray(y)
+  for axis, f in zip(_spatial_axes(layout), factors):
+    shape = y.shape[:axis] + (y.shape[axis] // f, f) + y.shape[axis + 1:]
+    y = y.reshape(shape).sum(axis=axis + 1)
+  return y
+
+
+@st.composite
+def nearest_examples(draw):
+  nd, layout, batch, channels, sizes, factors = _factor_draw(draw)
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  out = tuple(n * f for n, f in zip(sizes, factors))
+
+  def reference(x):
+    for axis, f in zip(_spatial_axes(layout), factors):
+      x = np.repeat(x, f, axis=axis)
+    return x
+
+  return Example("upsample_nearest", lambda a: jaxup.upsample_nearest(a, factors, layout=layout),
+                 (x,), _dtype(draw, True), shape_for(layout, out, batch, channels), layout,
+                 down=lambda y: _sum_pool(y, layout, factors), reference=reference,
+                 reference_name="numpy.repeat", exact=True)
+
+
+@st.composite
+def bed_of_nails_examples(draw):
+  nd, layout, batch, channels, sizes, factors = _factor_draw(draw)
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  out = tuple(n * f for n, f in zip(sizes, factors))
+  strided = lambda y: np.asarray(y)[tuple(
+      slice(None, None, factors[_spatial_axes(layout).index(a)]) if c not in "NC" else
+      slice(None) for a, c in enumerate(layout))]
+
+  def reference(x):
+    y = np.zeros(shape_for(layout, out, batch, channels))
+    y[tuple(slice(None, None, factors[_spatial_axes(layout).index(a)]) if c not in "NC" else
+            slice(None) for a, c in enumerate(layout))] = x
+    return y
+
+  return Example("bed_of_nails", lambda a: jaxup.bed_of_nails(a, factors, layout=layout),
+                 (x,), _dtype(draw, True), shape_for(layout, out, batch, channels), layout,
+                 down=strided, reference=reference, reference_name="numpy strided assignment",
+                 exact=True)
+
+
+@st.composite
+def pixel_shuffle_examples(draw):
+  nd, layout, batch, _, sizes, factors = _factor_draw(draw, channels_optional=False)
+  order = draw(st.sampled_from(["CRD", "DCR"]))
+  groups = draw(st.sampled_from([0, 1, 2]))
+  channels = groups * math.prod(factors)
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  out = tuple(n * f for n, f in zip(sizes, factors))
+  unshuffle = lambda y: jaxup.pixel_unshuffle(y, factors, order=order, layout=layout)
+
+  def reference(x):  # torch has 2-D CRD only
+    import torch
+    y = torch.nn.functional.pixel_shuffle(torch.from_numpy(to_ncs(x, layout)), factors[0])
+    return from_ncs(y.numpy(), layout)
+
+  torch_case = nd == 2 and order == "CRD" and factors[0] == factors[1] and channels > 0
+  return Example("pixel_shuffle", lambda a: jaxup.pixel_shuffle(a, factors, order=order,
+                                                                layout=layout),
+                 (x,), _dtype(draw, True), shape_for(layout, out, batch, groups), layout,
+                 down=unshuffle, reference=reference if torch_case else None,
+                 reference_name="torch.nn.functional.pixel_shuffle", exact=True)
+
+
+@st.composite
+def pixel_unshuffle_examples(draw):
+  nd, layout, batch, channels, sizes, factors = _factor_draw(draw, channels_optional=False)
+  order = draw(st.sampled_from(["CRD", "DCR"]))
+  big = tuple(n * f for n, f in zip(sizes, factors))
+  x = _normal(draw, shape_for(layout, big, batch, channels))
+  shuffle = lambda y: jaxup.pixel_shuffle(y, factors, order=order, layout=layout)
+
+  def reference(x):
+    import torch
+    y = torch.nn.functional.pixel_unshuffle(torch.from_numpy(to_ncs(x, layout)), factors[0])
+    return from_ncs(y.numpy(), layout)
+
+  torch_case = nd == 2 and order == "CRD" and factors[0] == factors[1]
+  return Example("pixel_unshuffle", lambda a: jaxup.pixel_unshuffle(a, factors, order=order,
+                                                                    layout=layout),
+                 (x,), _dtype(draw, True),
+                 shape_for(layout, sizes, batch, channels * math.prod(factors)), layout,
+                 down=shuffle, reference=reference if torch_case else None,
+                 reference_name="torch.nn.functional.pixel_unshuffle", exact=True)
+
+
+# resize: an independent interpolation matrix per axis from the documented coordinate formulas.
+COORDINATES = {
+    "half_pixel": lambda y, n, m: (y + 0.5) / (m / n) - 0.5,
+    "pytorch_half_pixel": lambda y, n, m: (y + 0.5) / (m / n) - 0.5 if m > 1 else 0 * y,
+    "align_corners": lambda y, n, m: y * (n - 1) / (m - 1) if m > 1 else 0 * y,
+    "asymmetric": lambda y, n, m: y / (m / n),
+}
+ROUNDING = {
+    "floor": np.floor, "ceil": np.ceil,
+    "round_prefer_floor": lambda v: np.ceil(v - 0.5),
+    "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+}
+
+
+def interpolation_matrix(n: int, m: int, method: str, mode: str, rounding: str) -> np.ndarray:
+  """``[m, n]``: row ``y`` holds the weights of the input samples for output ``y``."""
+  y = np.arange(m, dtype=np.float64)
+  x = COORDINATES[mode](y, n, m)
+  w = np.zeros((m, n))
+  if method == "nearest":
+    j = np.clip(ROUNDING[rounding](x), 0, n - 1).astype(int)
+    w[np.arange(m), j] = 1
+    return w
+  j0 = np.floor(x)
+  frac = x - j0
+  for j, weight in ((j0, 1 - frac), (j0 + 1, frac)):
+    np.add.at(w, (np.arange(m), np.clip(j, 0, n - 1).astype(int)), weight)
+  return w
+
+
+def apply_per_axis(a, layout, matrices):
+  a = np.asarray(a, np.float64)
+  for axis, mat in zip(_spatial_axes(layout), matrices):
+    a = np.moveaxis(np.tensordot(mat, np.moveaxis(a, axis, 0), axes=1), 0, axis)
+  return a
+
+
+@st.composite
+def resize_examples(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=True)))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  channels = draw(st.sampled_from([0, 1, 2])) if "C" in layout else 1
+  sizes = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+  out = tuple(draw(st.integers(1, 9)) for _ in range(nd))
+  method = draw(st.sampled_from(["linear", "nearest"]))
+  if method == "linear":
+    mode = draw(st.sampled_from(sorted(COORDINATES)))
+    rounding = None
+    kw = dict(method="linear", coordinate_transformation_mode=mode)
+  else:
+    mode = draw(st.sampled_from(["half_pixel", "asymmetric", "pytorch_half_pixel",
+                                 "align_corners"]))
+    rounding = draw(st.sampled_from(sorted(ROUNDING)))
+    kw = dict(method="nearest", coordinate_transformation_mode=mode, nearest_mode=rounding)
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  matrices = [interpolation_matrix(n, m, method, mode, rounding) for n, m in zip(sizes, out)]
+  return Example(
+      "resize", lambda a: jaxup.resize(a, out, layout=layout, **kw), (x,),
+      _dtype(draw, method == "nearest"), shape_for(layout, out, batch, channels), layout,
+      down=lambda y: apply_per_axis(y, layout, [m.T for m in matrices]),
+      reference=lambda a: apply_per_axis(a, layout, matrices),
+      reference_name="per-axis interpolation matrices", exact=method == "nearest",
+      info=dict(kw=kw))
+
+
+def _pool_draw(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=True)))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  channels = draw(st.sampled_from([0, 1, 2])) if "C" in layout else 1
+  windows = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  overlapping = draw(st.booleans())
+  strides = tuple(draw(st.integers(1, 3)) for _ in range(nd)) if overlapping else windows
+  pads = tuple(draw(st.integers(0, k // 2)) for k in windows)
+  sizes = tuple(draw(st.integers(max(1, k - 2 * p), 6)) for k, p in zip(windows, pads))
+  return nd, layout, batch, channels, windows, strides, pads, sizes
+
+
+@st.composite
+def max_pool_examples(draw):
+  nd, layout, batch, channels, windows, strides, pads, sizes = _pool_draw(draw)
+  dilations = tuple(draw(st.integers(1, 2)) for _ in range(nd)) if all(
+      p == 0 for p in pads) else (1,) * nd
+  sizes = tuple(max(n, d * (k - 1) + 1) for n, k, d in zip(sizes, windows, dilations))
+  ceil_mode = draw(st.booleans())
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  kw = dict(stride=strides, padding=pads, dilation=dilations, ceil_mode=ceil_mode,
+            layout=layout)
+  out = []
+  for n, k, s, p, d in zip(sizes, windows, strides, pads, dilations):
+    o = jaxup.conv_output_size(n, k, stride=s, padding=(p, p + (s - 1 if ceil_mode else 0)),
+                               dilation=d)
+    out.append(o - 1 if ceil_mode and (o - 1) * s >= n + p else o)
+
+  def reference(x):
+    import torch
+    y, i = getattr(torch.nn.functional, f"max_pool{nd}d")(
+        torch.from_numpy(to_ncs(x, layout)), windows, strides, pads, dilations,
+        ceil_mode=ceil_mode, return_indices=True)
+    return from_ncs(y.numpy(), layout), from_ncs(i.numpy(), layout)
+
+  return Example(
+      "max_pool", lambda a: jaxup.max_pool(a, windows, return_indices=True, **kw), (x,),
+      _dtype(draw, True), shape_for(layout, out, batch, channels), layout, linear=False,
+      reference=reference, reference_name="torch.nn.functional.max_pool", exact=True)
+
+
+def _gather(y, indices, layout):
+  """The named adjoint of max_unpool: each plane of ``y`` gathered at ``indices``."""
+  y, idx = to_ncs(np.asarray(y), layout), to_ncs(np.asarray(indices), layout)
+  flat = y.reshape(y.shape[:2] + (-1,))
+  out = np.take_along_axis(flat, idx.reshape(idx.shape[:2] + (-1,)), axis=2)
+  return from_ncs(out.reshape(idx.shape), layout)
+
+
+@st.composite
+def max_unpool_examples(draw):
+  nd, layout, batch, channels, windows, strides, pads, sizes = _pool_draw(draw)
+  source = _normal(draw, shape_for(layout, sizes, batch, channels))
+  _, indices = jaxup.max_pool(source, windows, stride=strides, padding=pads,
+                              return_indices=True, layout=layout)
+  indices = np.asarray(indices)
+  x = _normal(draw, indices.shape)
+  kw = dict(stride=strides, padding=pads, output_size=sizes, layout=layout)
+  unique = all(len(set(plane.ravel())) == plane.size
+               for plane in to_ncs(indices, layout).reshape(-1, math.prod(indices.shape) or 1)
+               ) if indices.size else True
+
+  def reference(x, indices):
+    import torch
+    y = getattr(torch.nn.functional, f"max_unpool{nd}d")(
+        torch.from_numpy(to_ncs(x, layout)), torch.from_numpy(to_ncs(indices, layout).astype(
+            np.int64)), windows, strides, pads, output_size=sizes)
+    return from_ncs(y.numpy(), layout)
+
+  planes = (batch if "N" in layout else 1) * (channels if "C" in layout else 1)
+  return Example(
+      "max_unpool", lambda a, i: jaxup.max_unpool(a, i, windows, **kw), (x, indices),
+      _dtype(draw, True), shape_for(layout, sizes, batch, channels), layout,
+      down=(lambda y: _gather(y, indices, layout)) if unique and planes else None,
+      reference=reference, reference_name="torch.nn.functional.max_unpool", exact=True)
+
+
+@st.composite
+def index_converter_examples(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=True)))
+  batch = draw(st.sampled_from([0, 1, 3])) if "N" in layout else 1
+  channels = draw(st.sampled_from([0, 1, 2])) if "C" in layout else 1
+  sizes = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+  pooled = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  shape = shape_for(layout, pooled, batch, channels)
+  rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+  indices = rng.integers(0, math.prod(sizes), shape).astype(np.int32)
+  kind = draw(st.sampled_from(["tf", "tf_batch", "onnx0", "onnx1"]))
+  b = np.indices(shape)[layout.index("N")] if "N" in layout else np.zeros(shape, int)
+  c = np.indices(shape)[layout.index("C")] if "C" in layout else np.zeros(shape, int)
+  nc = channels if "C" in layout else 1
+  plane = math.prod(sizes)
+  if kind.startswith("tf"):
+    with_batch = kind == "tf_batch"
+    expected = ((b * plane if with_batch else 0) + indices) * nc + c
+    to = lambda i: jaxup.indices_to_tf(i, sizes, include_batch_in_index=with_batch,
+                                       layout=layout, dtype=jnp.int64)
+    back = lambda i: jaxup.indices_from_tf(i, sizes, include_batch_in_index=with_batch,
+                                           layout=layout)
+  else:
+    order = int(kind[-1])
+    coords = np.unravel_index(indices, sizes)
+    q = np.ravel_multi_index(coords[::-1], sizes[::-1]) if order else indices
+    expected = (b * nc + c) * plane + q
+    to = lambda i: jaxup.indices_to_onnx(i, sizes, storage_order=order, layout=layout,
+                                         dtype=jnp.int64)
+    back = lambda i: jaxup.indices_from_onnx(i, sizes, storage_order=order, layout=layout)
+  return indices, expected, to, back, layout
+
+
+# ------------------------------------------------------------------ the properties
+
+
+def _as_dtype(a, dtype):
+  a = np.asarray(a)
+  if np.issubdtype(np.dtype(dtype), np.integer):
+    info = np.iinfo(np.dtype(dtype))
+    return jnp.asarray(np.clip(np.round(a * 20), info.min, info.max), dtype)
+  return jnp.asarray(a, dtype)
+
+
+def _close(actual, expected, dtype, what):
+  actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+  assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+  tol = tolerance(dtype) * (1 + (np.max(np.abs(expected)) if expected.size else 0))
+  np.testing.assert_allclose(actual, expected, rtol=0, atol=tol, err_msg=what)
+
+
+def _first(y):
+  return y[0] if isinstance(y, tuple) else y
+
+
+def _stack_batch(example, f):
+  """``f`` mapped over the batch axis with vmap, or None without a non-empty batch axis."""
+  if "N" not in example.layout or example.arrays[0].shape[example.layout.index("N")] == 0:
+    return None
+  axis = example.layout.index("N")
+  batched = [i for i, a in enumerate(example.arrays)
+             if i == 0 or (a.shape == example.arrays[0].shape)]
+
+  def per_item(*items):
+    args = list(example.arrays)
+    for i, item in zip(batched, items):
+      args[i] = jnp.expand_dims(item, axis)
+    return jax.tree.map(lambda o: jnp.squeeze(o, axis), f(*args))
+
+  return jax.jit(jax.vmap(per_item, in_axes=axis, out_axes=axis))(
+      *(jnp.asarray(example.arrays[i]) for i in batched))
+
+
+def check_example(example: Example) -> None:
+  args64 = tuple(jnp.asarray(a) for a in example.arrays)
+  eager = example.call(*args64)
+  # Shape formula.
+  assert _first(eager).shape == example.expected_shape, (
+      example.name, _first(eager).shape, example.expected_shape)
+
+  # Reference (PyTorch or NumPy), float64 and integer data.
+  # (PyTorch refuses some empty shapes: empty arrays are compared with the formulas only.)
+  if example.reference is not None and args64[0].size and (
+      HAS_TORCH or "torch" not in example.reference_name):
+    expected = example.reference(*example.arrays)
+    for got, want in zip(jax.tree.leaves(eager), jax.tree.leaves(expected)):
+      _close(got, want, jnp.float64, f"{example.name} vs {example.reference_name}")
+
+  # jit == eager == vmap.
+  call = jax.jit(example.call)
+  jitted = call(*args64)
+  for got, want in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager)):
+    _close(got, want, jnp.float64, f"{example.name}: jit vs eager")
+  mapped = _stack_batch(example, example.call)  # jitted inside
+  if mapped is not None:
+    for got, want in zip(jax.tree.leaves(mapped), jax.tree.leaves(eager)):
+      _close(got, want, jnp.float64, f"{example.name}: vmap vs eager")
+
+  # The dtype matrix: the drawn dtype against float64 on the same (rounded) data.
+  dtype = example.dtype
+  data = _as_dtype(example.arrays[0], dtype)
+  others = [_as_dtype(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a)
+            for a in example.arrays[1:]]
+  low = call(data, *others)
+  assert _first(low).dtype == dtype, (example.name, _first(low).dtype, dtype)
+  wide = call(jnp.asarray(data, jnp.float64), *(
+      jnp.asarray(o, jnp.float64) if jnp.issubdtype(o.dtype, jnp.floating) else o
+      for o in others))
+  if example.exact or np.issubdtype(np.dtype(dtype), np.integer):
+    np.testing.assert_array_equal(np.asarray(_first(low), np.float64),
+                                  np.asarray(_first(wide), np.float64).astype(dtype).astype(
+                                      np.float64) if np.issubdtype(np.dtype(dtype), np.integer)
+                                  else np.asarray(_first(wide), np.float64),
+                                  err_msg=f"{example.name} in {np.dtype(dtype).name}")
+  else:
+    _close(_first(low), _first(wide), dtype, f"{example.name} in {np.dtype(dtype).name}")
+
+  # Adjoint against the named down-sampler, and linear_transpose equal to it.
+  x = args64[0]
+  up = jax.jit(lambda v: example.call(v, *args64[1:]))
+  if example.linear and example.down is not None and x.size:
+    y_shape = jax.eval_shape(up, x).shape
+    y = jnp.asarray(np.random.default_rng(1).standard_normal(y_shape))
+    down_y = np.asarray(example.down(y), np.float64)
+    lhs, rhs = float(jnp.vdot(up(x), y)), float(np.vdot(np.asarray(x), down_y))
+    assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)), (example.name, "adjoint", lhs, rhs)
+    transposed = jax.jit(lambda t: jax.linear_transpose(up, x)(t)[0])(y)
+    _close(transposed, down_y, jnp.float64, f"{example.name}: linear_transpose vs down")
+
+  # jvp and grad against finite differences (float64), on programs XLA:CPU can compile.
+  if example.differentiable and dtype == jnp.float64 and x.size and _first(eager).size:
+    f = jax.jit(lambda *a: _first(example.call(*a, *args64[len(a):])))
+    floats = tuple(a for a in args64 if jnp.issubdtype(a.dtype, jnp.floating))
+    text = jax.jit(jax.grad(lambda *a: jnp.sum(f(*a)), argnums=tuple(range(len(floats))))
+                   ).lower(*floats).as_text()
+    modes = ("fwd", "rev") if not dilated(text) else ("fwd",)
+    check_grads(f, floats, order=1, modes=modes, atol=1e-6, rtol=1e-6)
+
+
+OPERATORS = {
+    "conv": conv_examples(),
+    "conv_transpose": conv_transpose_examples(),
+    "upsample_nearest": nearest_examples(),
+    "bed_of_nails": bed_of_nails_examples(),
+    "resize": resize_examples(),
+    "max_pool": max_pool_examples(),
+    "max_unpool": max_unpool_examples(),
+    "pixel_shuffle": pixel_shuffle_examples(),
+    "pixel_unshuffle": pixel_unshuffle_examples(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_operator(name):
+  @SETTINGS
+  @given(OPERATORS[name])
+  def run(example):
+    check_example(example)
+
+  run()
+
+
+@SETTINGS
+@given(index_converter_examples())
+def test_index_converters_match_the_formats_and_round_trip(case):
+  indices, expected, to, back, layout = case
+  converted = to(indices)
+  np.testing.assert_array_equal(converted, expected)
+  np.testing.assert_array_equal(back(converted), indices)
+  np.testing.assert_array_equal(jax.jit(to)(indices), expected)
+
+
+@SETTINGS.__class__(SETTINGS, max_examples=SETTINGS.max_examples * 25)
+@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(0, 6),
+       st.integers(1, 3), st.data())
+def test_size_formulas_invert_each_other(size, kernel, stride, padding, dilation, data):
+  # The transposed size is the smallest input the convolution maps to `size`; output_padding
+  # below the stride gives the others.
+  reach = dilation * (kernel - 1)
+  padding = min(padding, reach)
+  try:
+    up = jaxup.conv_transpose_output_size(size, kernel, stride=stride, padding=padding,
+                                          dilation=dilation)
+  except ValueError:
+    assert (size - 1) * stride - 2 * padding + reach + 1 < 1
+    return
+  extra = data.draw(st.integers(0, stride - 1))
+  assert jaxup.conv_output_size(up + extra, kernel, stride=stride, padding=padding,
+                                dilation=dilation) == size
+  assert jaxup.conv_transpose_output_size(size, kernel, stride=stride, padding=padding,
+                                          output_padding=extra, dilation=dilation) == up + extra
+  # One more stride of input gives one more output.
+  assert jaxup.conv_output_size(up + stride, kernel, stride=stride, padding=padding,
+                                dilation=dilation) == size + 1
+
+
+def test_every_public_function_has_a_strategy():
+  covered = set(OPERATORS) | {"indices_to_tf", "indices_from_tf", "indices_to_onnx",
+                              "indices_from_onnx", "conv_output_size",
+                              "conv_transpose_output_size"}
+  elsewhere = {"Layout", "parse_layout", "kernel_from_torch"}  # no array semantics to fuzz
+  assert set(jaxup.__all__) - elsewhere <= covered, set(jaxup.__all__) - elsewhere - covered
