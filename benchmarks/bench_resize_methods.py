@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import Candidate, Case, compare, format_row  # noqa: E402
+from _timing import Candidate, Case, channels_last_view, compare, format_row  # noqa: E402
 
 import jaxup  # noqa: E402
 
@@ -81,19 +81,19 @@ def cases(quick: bool = False) -> list:
   except ImportError:
     return result
   torch.set_num_threads(os.cpu_count())
-  xt = torch.from_numpy(np.asarray(big)).permute(0, 3, 1, 2).contiguous(
+  xt = torch.from_numpy(np.array(big)).permute(0, 3, 1, 2).contiguous(
       memory_format=torch.channels_last)
   result.append(Case(
       f"resize area (PyTorch's) 1/3 down {tuple(big.shape)}", "operators", "forward",
       [Candidate("jaxup", lambda v: jaxup.resize(v, s, method="area"), (big,)),
-       Candidate("torch", lambda: F.interpolate(xt, size=(s, s), mode="area"),
-                 framework="torch")], "torch"))
+       Candidate("torch", lambda: channels_last_view(
+           F.interpolate(xt, size=(s, s), mode="area")), framework="torch")], "torch"))
   return result
 
 
 def _callable(candidate):
   if candidate.framework == "torch":
-    return candidate.fn, lambda: np.asarray(candidate.fn().permute(0, 2, 3, 1).numpy())
+    return candidate.fn, lambda: np.asarray(candidate.fn().numpy())  # already NHWC
   jitted = jax.jit(candidate.fn)
   args = candidate.args
   first = lambda: jax.tree_util.tree_leaves(jitted(*args))[-1]
