@@ -45,6 +45,8 @@ def upsamplers(high: np.ndarray):
   low = area_downsample(high, FACTOR)
   channels = high.shape[-1]
   kernel = bilinear_kernel(FACTOR, channels)
+  box = jnp.full((3, 3, 1, channels), 1 / 9, jnp.float32)  # depthwise [kH, kW, 1, C]
+  triangle = (1.0, 3.0, 5.0, 7.0, 7.0, 5.0, 3.0, 1.0)  # 4x: the [1, 3, 3, 1] of 2x is too short
   _, indices = jaxup.max_pool(high, FACTOR, return_indices=True, layout="HWC")
   pooled = jaxup.max_pool(high, FACTOR, layout="HWC")
   unshuffled = jaxup.pixel_unshuffle(high, FACTOR, layout="HWC")
@@ -60,6 +62,11 @@ def upsamplers(high: np.ndarray):
       ("conv_transpose\n(bilinear kernel, stride 4)", "conv",
        lambda v: jaxup.conv_transpose(v, kernel, stride=FACTOR, padding=FACTOR // 2,
                                       groups=channels, layout="HWC"), low),
+      ("upsample_conv\n(nearest, 3x3 box filter)", "conv, then sum pooling",
+       lambda v: jaxup.upsample_conv(v, box, FACTOR, padding=1, groups=channels, layout="HWC"),
+       low),
+      ("blur_upsample\n(8-tap triangle filter)", "filter, then x[::s, ::s]",
+       lambda v: jaxup.blur_upsample(v, FACTOR, filter=triangle, layout="HWC"), low),
       ("max_unpool\n(max_pool's indices)", "gather at indices",
        lambda v: jaxup.max_unpool(v, indices, FACTOR, layout="HWC"), pooled),
       ("pixel_shuffle\n(of pixel_unshuffle(x))", "pixel_unshuffle",

@@ -126,13 +126,13 @@ def batch_cases():
       ("upsample_nearest int32 WCNH", lambda x: jaxup.upsample_nearest(
           x, 2, layout="WCNH"), (_random((5, 4, n, 3), i32, 8),), (2,), 2),
       ("bed_of_nails", lambda x: jaxup.bed_of_nails(x, 2, layout="NCHW"), (x2_nchw,), (0,), 0),
-      ("resize linear", lambda x: jaxup.resize(x, (12, 7)), (x2,), (0,), 0),
+      ("resize linear", lambda x: jaxup.resize(x, (12, 7), method="linear"), (x2,), (0,), 0),
       ("resize cubic antialias down", lambda x: jaxup.resize(
           x, (3, 2), method="cubic", antialias=True), (x2,), (0,), 0),
       ("resize nearest 3-D", lambda x: jaxup.resize(x, scale=2.0, method="nearest"),
        (x3,), (0,), 0),
       ("resize linear align_corners NCHW", lambda x: jaxup.resize(
-          x, 11, align_corners=True, layout="NCHW"), (x2_nchw,), (0,), 0),
+          x, 11, method="linear", align_corners=True, layout="NCHW"), (x2_nchw,), (0,), 0),
       ("pixel_shuffle", lambda x: jaxup.pixel_shuffle(x, 2, layout="NCHW"), (x2_nchw,), (0,), 0),
       ("pixel_unshuffle DCR", lambda x: jaxup.pixel_unshuffle(
           x, (2, 1), order="DCR"), (_random((n, 6, 5, 2), f32, 9),), (0,), 0),
@@ -229,7 +229,7 @@ def spatial_cases():
        (x, k), (1, None), None),
       ("conv_transpose over sharded depth", lambda v, w: jaxup.conv_transpose(
           v, w, stride=2, padding=1, output_padding=1), (x, kt), (1, None), None),
-      ("resize linear over sharded depth", lambda v: jaxup.resize(v, (32, 9, 10)), (x,), (1,),
+      ("resize linear over sharded depth", lambda v: jaxup.resize(v, (32, 9, 10), method="linear"), (x,), (1,),
        None),
       ("resize cubic antialias over sharded depth", lambda v: jaxup.resize(
           v, (5, 6, 5), method="cubic", antialias=True), (x,), (1,), None),

@@ -91,7 +91,7 @@ CASES = [
          lambda dt: (_rand((2, 3, 4, 2), dt),), (0,), 0),
     Case("bed_of_nails", lambda x: jaxup.bed_of_nails(x, 2, layout="NCDHW"),
          lambda dt: (_rand((1, 2, 2, 3, 2), dt),), (0,), 0),
-    Case("resize linear up", lambda x: jaxup.resize(x, (7, 9)),
+    Case("resize linear up", lambda x: jaxup.resize(x, (7, 9), method="linear"),
          lambda dt: (_rand((2, 3, 4, 2), dt),), (0,), 0),
     Case("resize cubic antialias down", lambda x: jaxup.resize(
         x, 3, method="cubic", antialias=True, layout="NCW"),
