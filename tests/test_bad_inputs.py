@@ -373,6 +373,15 @@ ENTRIES: dict[str, Entry] = {
          (dict(size=4, kernel_size=3, stride=1, output_padding=1), ValueError,
           r"output_padding must be smaller than the stride \(\(1,\)\)"),
          (dict(padding=5), ValueError, r"output size would be -1 for size=4")]),
+    "upsample_conv": Entry(
+        jaxup.upsample_conv, dict(x=X, kernel=KERNEL, factor=2, padding=1),
+        {**{k: v for k, v in _conv_args(False).items() if k != "stride"},
+         "factor": INTS_POSITIVE_BAD,
+         "fused": [("yes", ValueError, r"fused must be one of 'auto', got 'yes'"),
+                   (1, TypeError, r"fused must be a bool \(True or False\), got 1"),
+                   (None, TypeError, r"fused must be a bool \(True or False\), got None")]},
+        _CONV_EXTRA + [(dict(groups=2, kernel=np.ones((3, 3, 1, 3))), ValueError,
+                        r"groups must divide the output channels .* got 2")]),
     "upsample_nearest": Entry(
         jaxup.upsample_nearest, dict(x=X, factor=2),
         {"x": _array_bad("any", allow_complex=True) + RANK_BAD, "factor": INTS_POSITIVE_BAD,
