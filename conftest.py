@@ -21,7 +21,7 @@ def _seeded_numpy():
 collect_ignore = [
     path
     for module, path in (("flax", "jaxup/flax.py"), ("flax", "jaxup/nnx.py"),
-                         ("haiku", "jaxup/haiku.py"))
+                         ("haiku", "jaxup/haiku.py"), ("equinox", "jaxup/equinox.py"))
     if importlib.util.find_spec(module) is None
 ]
 # The Sphinx configuration and the figure script are not library modules; a local build's

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jaxup  # noqa: E402
-from _timing import Candidate, Case, compare, format_row  # noqa: E402
+from _timing import Candidate, Case, channels_last_view, compare, format_row  # noqa: E402
 
 BINOMIAL = np.array([1.0, 3.0, 3.0, 1.0], np.float32)
 
@@ -85,11 +85,12 @@ def _grid_cases(quick):
       xt = torch.from_numpy(x_np.transpose(0, 3, 1, 2).copy()).requires_grad_(train)
       gt = torch.from_numpy(g_np).requires_grad_(train)
 
-      def run():
+      def run():  # outputs in the jax candidates' order: NHWC, and (d x, d grid) when training
         y = torch.nn.functional.grid_sample(xt, gt, align_corners=False)
         if train:
-          (y ** 2).sum().backward()
-        return y
+          gx, gg = torch.autograd.grad((y ** 2).sum(), (xt, gt))
+          return channels_last_view(gx), gg
+        return channels_last_view(y)
       return run
     return make
 
@@ -130,7 +131,8 @@ def _upfirdn_cases(quick):
         z = torch.zeros((n, c, h * up, w * up))
         z[:, :, ::up, ::up] = xt
         z = torch.nn.functional.pad(z, [pads[1][0], pads[1][1], pads[0][0], pads[0][1]])
-        return up * up * torch.nn.functional.conv2d(z, k, groups=c)[:, :, ::down, ::down]
+        y = up * up * torch.nn.functional.conv2d(z, k, groups=c)[:, :, ::down, ::down]
+        return channels_last_view(y)
       return run
 
     shape = f"{(n, h, w, c)} float32"

@@ -373,6 +373,15 @@ ENTRIES: dict[str, Entry] = {
          (dict(size=4, kernel_size=3, stride=1, output_padding=1), ValueError,
           r"output_padding must be smaller than the stride \(\(1,\)\)"),
          (dict(padding=5), ValueError, r"output size would be -1 for size=4")]),
+    "upsample_conv": Entry(
+        jaxup.upsample_conv, dict(x=X, kernel=KERNEL, factor=2, padding=1),
+        {**{k: v for k, v in _conv_args(False).items() if k != "stride"},
+         "factor": INTS_POSITIVE_BAD,
+         "fused": [("yes", ValueError, r"fused must be one of 'auto', got 'yes'"),
+                   (1, TypeError, r"fused must be a bool \(True or False\), got 1"),
+                   (None, TypeError, r"fused must be a bool \(True or False\), got None")]},
+        _CONV_EXTRA + [(dict(groups=2, kernel=np.ones((3, 3, 1, 3))), ValueError,
+                        r"groups must divide the output channels .* got 2")]),
     "upsample_nearest": Entry(
         jaxup.upsample_nearest, dict(x=X, factor=2),
         {"x": _array_bad("any", allow_complex=True) + RANK_BAD, "factor": INTS_POSITIVE_BAD,
@@ -510,6 +519,60 @@ ENTRIES: dict[str, Entry] = {
          "spatial_axes": [([2, 3], ValueError, r"must be \(0, 1, \(2, 3\)\) for spec 'NCHW'"),
                           ((3, 2), ValueError, r"must be \(0, 1, \(2, 3\)\) for spec")]}),
 }
+
+_FILTER_BAD = _array_bad("real")
+ENTRIES.update({
+    "affine_grid": Entry(
+        jaxup.affine_grid, dict(theta=np.zeros((1, 2, 3)), size=(1, 2, 4, 4)),
+        {"theta": _array_bad("floating"),
+         "size": [(None, TypeError, r"size must be a sequence of spatial sizes"),
+                  (4, TypeError, r"size must be a sequence of spatial sizes"),
+                  ("4", TypeError, r"size must be a sequence of spatial sizes"),
+                  ((1, 2, 4, 4.0), TypeError, r"size must be an int, got 4.0"),
+                  ((1, 2, 4, True), TypeError, r"size must be an int, got True")],
+         "align_corners": BOOL_BAD}),
+    "blur_pool": Entry(
+        jaxup.blur_pool, dict(x=X, factor=2),
+        {"x": _array_bad("floating") + RANK_BAD, "factor": INTS_POSITIVE_BAD,
+         "filter": _FILTER_BAD, "padding_mode": _choice_bad("reflect", "replicate", "zeros"),
+         "layout": LAYOUT_BAD}),
+    "blur_upsample": Entry(
+        jaxup.blur_upsample, dict(x=X, factor=2),
+        {"x": _array_bad("floating") + RANK_BAD, "factor": INTS_POSITIVE_BAD,
+         "filter": _FILTER_BAD, "layout": LAYOUT_BAD}),
+    "grid_sample": Entry(
+        jaxup.grid_sample, dict(x=X, grid=np.zeros((1, 3, 3, 2))),
+        {"x": _array_bad("floating") + RANK_BAD, "grid": _array_bad("floating"),
+         "mode": _choice_bad("bilinear", "nearest", "bicubic"),
+         "padding_mode": _choice_bad("zeros", "border", "reflection"),
+         "align_corners": BOOL_BAD, "convention": _choice_bad("pytorch", "onnx"),
+         "layout": LAYOUT_BAD}),
+    "icnr": Entry(
+        jaxup.icnr, dict(factor=2),
+        {"factor": _without(INTS_POSITIVE_BAD, None, "2", (2, 2, 2), ["a", "b"], (2, 2.5),
+                            (2, 0)),
+         "initializer": [(3, TypeError, r"initializer must be a callable init\(key, shape, "
+                          r"dtype\) or None, got 3")],
+         "order": _choice_bad("CRD", "DCR"),
+         "in_axis": _without(INT_BAD, (1, 1)), "out_axis": _without(INT_BAD, (1, 1))}),
+    "upfirdn": Entry(
+        jaxup.upfirdn, dict(x=X, filter=np.ones(3), up=2),
+        {"x": _array_bad("floating") + RANK_BAD, "filter": _FILTER_BAD,
+         "up": INTS_POSITIVE_BAD, "down": INTS_POSITIVE_BAD,
+         "padding": [(None, TypeError, r"padding must be"), ("FULL", ValueError,
+                                                             r"padding must be")],
+         "gain": NUMBER_BAD, "flip_filter": BOOL_BAD, "layout": LAYOUT_BAD}),
+    "upsample_conv": Entry(
+        jaxup.upsample_conv, dict(x=X, kernel=KERNEL, factor=2, padding=1),
+        {"x": _array_bad("floating") + RANK_BAD, "kernel": _array_bad("floating"),
+         "factor": INTS_POSITIVE_BAD, "padding": PADDING_BAD, "dilation": INTS_POSITIVE_BAD,
+         "groups": INT_BAD + POSITIVE_BAD, "layout": LAYOUT_BAD + NEEDS_CHANNELS_BAD,
+         "precision": [(3, TypeError, r"precision must be None, a jax.lax.Precision")],
+         "fused": [("bogus", ValueError, r"fused must be one of 'auto', got 'bogus'"),
+                   (None, TypeError, r"fused must be a bool"),
+                   (1, TypeError, r"fused must be a bool")],
+         "lowering": _choice_bad("auto", "xla", "matmul")}),
+})
 
 for _name in ("indices_to_tf", "indices_from_tf", "indices_to_onnx", "indices_from_onnx"):
   _flag = ("include_batch_in_index", BOOL_BAD) if "tf" in _name else (

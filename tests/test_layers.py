@@ -24,19 +24,20 @@ def torch_layer():
 def test_linen_conv_transpose_loads_pytorch(torch_layer):
   jflax = pytest.importorskip("jaxup.flax")
   module, x, expected = torch_layer
-  layer, variables = jflax.conv_transpose_variables(module)
+  layer, variables = jflax.from_torch(module, layout="NCHW")
   np.testing.assert_allclose(layer.apply(variables, x), expected, rtol=1e-10, atol=1e-10)
-  # The same variables serve a channels-last layer.
-  nhwc = layer.clone(layout=None).apply(variables, jnp.moveaxis(x, 1, -1))
+  # The default is channels-last, with the same variables.
+  nhwc_layer, nhwc_variables = jflax.from_torch(module)
+  nhwc = nhwc_layer.apply(nhwc_variables, jnp.moveaxis(x, 1, -1))
   np.testing.assert_allclose(jnp.moveaxis(nhwc, -1, 1), expected, rtol=1e-10, atol=1e-10)
 
 
 def test_nnx_conv_transpose_loads_pytorch(torch_layer):
   jnnx = pytest.importorskip("jaxup.nnx")
   module, x, expected = torch_layer
-  layer = jnnx.ConvTranspose.from_torch(module)
+  layer = jnnx.from_torch(module, layout="NCHW")
   np.testing.assert_allclose(layer(x), expected, rtol=1e-10, atol=1e-10)
-  layer.layout = None
+  layer = jnnx.from_torch(module)
   np.testing.assert_allclose(jnp.moveaxis(layer(jnp.moveaxis(x, 1, -1)), -1, 1), expected,
                              rtol=1e-10, atol=1e-10)
 
@@ -45,11 +46,14 @@ def test_haiku_conv_transpose_loads_pytorch(torch_layer):
   hk = pytest.importorskip("haiku")
   jhk = pytest.importorskip("jaxup.haiku")
   module, x, expected = torch_layer
-  kwargs, params = jhk.conv_transpose_params(module, name="up")
-  f = hk.without_apply_rng(hk.transform(lambda x: jhk.ConvTranspose(**kwargs, name="up")(x)))
-  assert jax.tree_util.tree_structure(f.init(jax.random.key(0), x)) == \
+  f, params, state = jhk.from_torch(module, layout="NCHW", name="up")
+  assert jax.tree_util.tree_structure(f.init(jax.random.key(0), x)[0]) == \
       jax.tree_util.tree_structure(params)
-  np.testing.assert_allclose(f.apply(params, x), expected, rtol=1e-10, atol=1e-10)
+  np.testing.assert_allclose(f.apply(params, state, x)[0], expected, rtol=1e-10, atol=1e-10)
+  g = hk.without_apply_rng(hk.transform(lambda x: jhk.ConvTranspose(
+      6, (3, 2), stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2),
+      layout="NCHW", name="up")(x)))
+  np.testing.assert_allclose(g.apply(params, x), expected, rtol=1e-10, atol=1e-10)
 
 
 def test_layers_init_shapes_and_output_size():
@@ -103,12 +107,12 @@ def test_layer_errors():
     jnnx.ConvTranspose(6, 4, (3, 3), layout="ncdhw", rngs=nnx.Rngs(0))
   assert jnnx.ConvTranspose(6, 4, (3, 3), groups=np.int64(2), layout="nchw",
                             rngs=nnx.Rngs(0)).layout == "NCHW"
-  with pytest.raises(TypeError, match=r"module must be a torch.nn.ConvTranspose1d/2d/3d, got"):
-    jflax.conv_transpose_variables(np.zeros((2, 2, 3, 3)))
+  with pytest.raises(TypeError, match=r"module must be one of torch.nn.BatchNorm1d, .*got an "
+                     r"array of shape \(2, 2, 3, 3\)"):
+    jflax.from_torch(np.zeros((2, 2, 3, 3)))
   torch = pytest.importorskip("torch")
-  with pytest.raises(TypeError, match=r"module must be a torch.nn.ConvTranspose1d/2d/3d, got "
-                     r"a torch.nn.Module \(Conv2d\)"):
-    jflax.conv_transpose_variables(torch.nn.Conv2d(2, 2, 3))
+  with pytest.raises(TypeError, match=r"module must be one of torch.nn.BatchNorm1d, .*got "):
+    jflax.from_torch(torch.nn.ReLU())
 
 
 def test_haiku_layer_errors():
@@ -133,7 +137,7 @@ def test_bfloat16_pytorch_weights_load():
   torch = pytest.importorskip("torch")
   jflax = pytest.importorskip("jaxup.flax")
   module = torch.nn.ConvTranspose2d(2, 4, 3, stride=2, dtype=torch.bfloat16)
-  layer, variables = jflax.conv_transpose_variables(module)
+  layer, variables = jflax.from_torch(module)
   assert variables["params"]["kernel"].dtype == jnp.bfloat16
   assert variables["params"]["bias"].dtype == jnp.bfloat16
   expected = module.weight.detach().float().numpy().transpose(2, 3, 1, 0)

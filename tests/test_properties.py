@@ -180,6 +180,45 @@ def conv_examples(draw):
       reference_name="torch.nn.functional.conv", info=dict(kw=kw, nd=nd))
 
 
+@st.composite
+def upsample_conv_examples(draw):
+  nd = draw(st.integers(1, 3))
+  layout = draw(st.sampled_from(layouts(nd, channels_optional=False)))
+  groups = draw(st.sampled_from([1, 2]))
+  cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+  batch = draw(st.sampled_from([0, 1, 2])) if "N" in layout else 1
+  ks = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  factors = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  dilations = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+  padding = draw(st.one_of(st.sampled_from(["SAME", "VALID"]),
+                           st.tuples(*(st.integers(0, k - 1) for k in ks))))
+  pads = (0,) * nd if isinstance(padding, str) else padding
+  sizes = tuple(max(draw(st.integers(1, 4)), -(-(d * (k - 1) + 1 - 2 * p) // f))
+                for k, f, d, p in zip(ks, factors, dilations, pads))
+  fused = draw(st.sampled_from([True, False, "auto"]))
+  x = _normal(draw, shape_for(layout, sizes, batch, cin))
+  kernel = _normal(draw, ks + (cin // groups, cout))
+  kw = dict(padding=padding, dilation=dilations, groups=groups, layout=layout)
+  up = tuple(n * f for n, f in zip(sizes, factors))
+  out = up if padding == "SAME" else jaxup.conv_output_size(
+      up, ks, padding=pads, dilation=dilations)
+
+  def down(y):  # the transpose of the convolution, then sum pooling over the blocks
+    return _sum_pool(jaxup.conv_transpose(y, kernel, output_size=up, **kw), layout, factors)
+
+  def reference(x, kernel):  # numpy.repeat, then PyTorch's convolution
+    for axis, f in zip(_spatial_axes(layout), factors):
+      x = np.repeat(x, f, axis=axis)
+    return _torch_conv(dict(kw, stride=1, padding=pads), nd)(x, kernel)
+
+  return Example(
+      "upsample_conv", lambda a, k: jaxup.upsample_conv(a, k, factors, fused=fused, **kw),
+      (x, kernel), _dtype(draw, False), shape_for(layout, out, batch, cout), layout, down=down,
+      reference=reference if padding != "SAME" else None,
+      reference_name="numpy.repeat + torch.nn.functional.conv",
+      info=dict(kw=kw, nd=nd, fused=fused))
+
+
 def _torch_conv(kw, nd):
   def reference(x, kernel):
     import torch
@@ -639,6 +678,7 @@ def check_example(example: Example) -> None:
 OPERATORS = {
     "conv": conv_examples(),
     "conv_transpose": conv_transpose_examples(),
+    "upsample_conv": upsample_conv_examples(),
     "upsample_nearest": nearest_examples(),
     "bed_of_nails": bed_of_nails_examples(),
     "resize": resize_examples(),

@@ -373,7 +373,8 @@ def kernel_from_torch(weight) -> jax.Array:
   if checks.is_torch_module(weight):
     raise TypeError(
         f"weight must be a convolution weight tensor, got {checks.describe(weight)}; pass "
-        "module.weight")
+        "module.weight, or build the whole layer with from_torch(module) from jaxup.flax, "
+        "jaxup.nnx, jaxup.haiku or jaxup.equinox")
   if checks.is_torch_tensor(weight):
     weight = checks.from_torch(weight, "weight")
   weight = checks.array(weight, "weight", kind="floating")

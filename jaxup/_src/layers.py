@@ -1,5 +1,5 @@
-"""What the Flax, nnx and Haiku layers share: kernel shapes, bias, PyTorch configurations, and
-the stateless layers, which need no framework at all."""
+"""What the Flax, nnx, Haiku and Equinox layers share: kernel shapes, bias, padding modes,
+PyTorch configurations, and the stateless layers, which need no framework at all."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxup._src import checks
-from jaxup._src.conv import kernel_from_torch
+from jaxup._src import geometry
+from jaxup._src.conv import conv, kernel_from_torch
 from jaxup._src.layout import Layout, parse_layout
 from jaxup._src.bed_of_nails import bed_of_nails
 from jaxup._src.max_pool import max_pool
@@ -47,6 +48,71 @@ def conv_transpose_kernel_shape_for(num_spatial: int, in_features: int, features
   return (*kernel, features // groups, in_features)
 
 
+def conv_kernel_shape(
+    x_shape: Sequence[int],
+    layout: Optional[str],
+    features: int,
+    kernel_size: Union[int, Sequence[int]],
+    groups: int,
+) -> tuple[tuple[int, ...], Layout]:
+  """The convolution kernel shape ``[*K, C_in // groups, features]`` for an input of ``x_shape``."""
+  lay = parse_layout(layout, len(x_shape))
+  return (conv_kernel_shape_for(lay.num_spatial, lay.channels(x_shape), features, kernel_size,
+                                groups), lay)
+
+
+def conv_kernel_shape_for(num_spatial: int, in_features: int, features: int, kernel_size,
+                          groups: int) -> tuple[int, ...]:
+  """``[*K, in_features // groups, features]``, checking that ``groups`` divides both."""
+  in_features = checks.integer(in_features, "in_features", minimum=1)
+  features = checks.integer(features, "features", minimum=1)
+  groups = checks.integer(groups, "groups", minimum=1)
+  if features % groups:
+    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
+  if in_features % groups:
+    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
+  kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
+  return (*kernel, in_features // groups, features)
+
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_JNP_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def check_padding_mode(padding_mode: str) -> str:
+  """PyTorch's ``padding_mode``, one of :data:`PADDING_MODES` (any case)."""
+  return checks.choice(padding_mode, "padding_mode", PADDING_MODES)
+
+
+def padded_conv(x: jax.Array, kernel: jax.Array, *, stride, padding, dilation, groups,
+                padding_mode: str, layout: Optional[str], precision) -> jax.Array:
+  """:func:`jaxup.conv` with PyTorch's ``padding_mode``.
+
+  ``"zeros"`` is the convolution's own padding. The other modes pad ``x`` first, as PyTorch
+  does, with ``jnp.pad`` (``reflect``: mirrored without the edge, ``replicate``: the edge value,
+  ``circular``: wrapped around), then convolve with no padding. ``"same"`` pads
+  ``dilation * (K - 1)`` in total per axis, the odd one on the high side (PyTorch's rule).
+  """
+  mode = check_padding_mode(padding_mode)
+  if mode == "zeros":
+    return conv(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                layout=layout, precision=precision)
+  x = checks.array(x, "x")
+  lay = parse_layout(layout, x.ndim)
+  n = lay.num_spatial
+  strides = checks.ints(stride, n, "stride")
+  dilations = checks.ints(dilation, n, "dilation")
+  pairs = geometry.resolve_padding(
+      geometry.normalize_padding(padding, n), lay.spatial_shape(x.shape),
+      kernel.shape[:n], strides, dilations)
+  width = [(0, 0)] * x.ndim
+  for axis, pair in zip(lay.spatial_axes, pairs):
+    width[axis] = tuple(pair)
+  x = jnp.pad(x, width, mode=_JNP_PAD_MODES[mode])
+  return conv(x, kernel, stride=strides, padding=0, dilation=dilations, groups=groups,
+              layout=layout, precision=precision)
+
+
 def add_bias(y: jax.Array, bias: jax.Array, lay: Layout) -> jax.Array:
   """``y + bias`` with ``bias`` ``[C]`` broadcast along the channel axis of ``lay``."""
   shape = [1] * y.ndim
@@ -58,57 +124,6 @@ def default_kernel_init():
   """LeCun-normal scaled by the transposed convolution's input channels (the last axis)."""
   return jax.nn.initializers.variance_scaling(
       1.0, "fan_in", "truncated_normal", in_axis=-1, out_axis=-2)
-
-
-def torch_conv_transpose_config(module: Any) -> dict:
-  """The jaxup arguments and weights of a PyTorch ``ConvTranspose{1,2,3}d`` module.
-
-  Returns:
-    A dict with ``in_features``, ``features``, ``kernel_size``, ``stride``, ``padding``,
-    ``output_padding``, ``dilation``, ``groups``, ``use_bias``, ``kernel`` (a jaxup kernel) and
-    ``bias`` (an array or ``None``).
-
-  Raises:
-    TypeError: if ``module`` is not a PyTorch transposed convolution.
-    ValueError: for a padding mode other than ``"zeros"``.
-  """
-  if not (checks.is_torch_module(module) and getattr(module, "transposed", False)
-          and hasattr(module, "weight")):
-    raise TypeError(
-        f"module must be a torch.nn.ConvTranspose1d/2d/3d, got {checks.describe(module)}")
-  if module.padding_mode != "zeros":
-    raise ValueError(
-        f"padding_mode={module.padding_mode!r} is not supported; transposed convolutions "
-        "in PyTorch only use 'zeros'")
-  bias = None
-  if module.bias is not None:
-    bias = checks.from_torch(module.bias, "module.bias")
-  return dict(
-      in_features=module.in_channels,
-      features=module.out_channels,
-      kernel_size=tuple(module.kernel_size),
-      stride=tuple(module.stride),
-      padding=tuple(module.padding),
-      output_padding=tuple(module.output_padding),
-      dilation=tuple(module.dilation),
-      groups=module.groups,
-      use_bias=bias is not None,
-      kernel=kernel_from_torch(module.weight),
-      bias=bias,
-  )
-
-
-def conv_kernel_shape_for(num_spatial: int, in_features: int, features: int, kernel_size,
-                          groups) -> tuple[int, ...]:
-  """``[*K, in_features // groups, features]``, the kernel of a convolution (HWIO)."""
-  groups = checks.integer(groups, "groups", minimum=1)
-  features = checks.integer(features, "features", minimum=1)
-  if features % groups:
-    raise ValueError(f"groups must divide the output features ({features}), got {groups}")
-  if in_features % groups:
-    raise ValueError(f"groups must divide the input channels ({in_features}), got {groups}")
-  kernel = checks.ints(kernel_size, num_spatial, "kernel_size")
-  return (*kernel, in_features // groups, features)
 
 
 def default_conv_kernel_init():
@@ -176,8 +191,19 @@ class StatelessLayer:
 
   function: Callable
   num_arrays: int = 1
+  # PyTorch's keyword names, answered with jaxup's.
+  torch_names: dict = {"kernel_size": "window", "upscale_factor": "factor",
+                       "downscale_factor": "factor", "scale_factor": "scale", "mode": "method",
+                       "recompute_scale_factor": "recompute_scale"}
+  missing_array_hint: str = ""
 
   def __init__(self, *args, **kwargs):
+    for torch_name, name in self.torch_names.items():
+      if torch_name in kwargs and name in inspect.signature(self.function).parameters:
+        raise TypeError(
+            f"{type(self).__name__} got {torch_name}={kwargs[torch_name]!r}, PyTorch's name; "
+            f"jaxup spells it {name}= (see docs/guides/porting-pytorch.md, or build the layer "
+            "from the PyTorch module with from_torch)")
     try:
       inspect.signature(self.function).bind(*([None] * self.num_arrays), *args, **kwargs)
     except TypeError as e:
@@ -189,7 +215,8 @@ class StatelessLayer:
       arrays = arrays[0]  # the tuple a previous layer returned, e.g. (values, indices)
     if len(arrays) != self.num_arrays:
       raise TypeError(
-          f"{type(self).__name__} takes {self.num_arrays} array argument(s), got {len(arrays)}")
+          f"{type(self).__name__} takes {self.num_arrays} array argument(s), got "
+          f"{len(arrays)}{self.missing_array_hint}")
     return self.function(*arrays, *self.args, **self.kwargs)
 
   def __repr__(self) -> str:
@@ -198,7 +225,11 @@ class StatelessLayer:
 
 
 class Resize(StatelessLayer):
-  """:func:`jaxup.resize` as a layer: ``Resize(size=None, *, scale=None, method=..., ...)``.
+  """:func:`jaxup.resize` as a layer: ``Resize(*, size=None, scale=None, method, ...)``.
+
+  ``size`` (the output size) and ``scale`` (a factor) are keyword-only, so that ``Resize(2)``
+  cannot mean a size here and a factor in :class:`UpsampleNearest`. ``method`` is required (PyTorch's
+  ``Upsample`` defaults to nearest, other frameworks to linear).
 
   ``method`` is required, as in :func:`jaxup.resize`; a missing one, or PyTorch's ``mode=`` and
   ``scale_factor=``, fail when the layer is built, with what to write instead.
@@ -212,11 +243,16 @@ class Resize(StatelessLayer):
   function = staticmethod(resize)
 
   def __init__(self, *args, **kwargs):
+    if args:
+      raise TypeError(
+          f"Resize takes size= or scale= by keyword, got the positional {args[0]!r}: "
+          f"Resize(size={args[0]!r}, ...) sets the output size, Resize(scale={args[0]!r}, ...) "
+          "multiplies the input size")
     # The same answer as resize itself for a missing method or PyTorch's argument names.
-    message = resize.argument_hint((None,) + args, kwargs)
+    message = resize.argument_hint((None,), kwargs)
     if message is not None:
       raise TypeError(f"Resize: {message}")
-    super().__init__(*args, **kwargs)
+    super().__init__(**kwargs)
 
 
 class UpsampleNearest(StatelessLayer):
@@ -295,6 +331,8 @@ class MaxUnpool(StatelessLayer):
 
   function = staticmethod(max_unpool)
   num_arrays = 2
+  missing_array_hint = (": call it on (values, indices); MaxPool(..., return_indices=True) "
+                        "returns that pair")
 
 
 # The names every framework module re-exports.
