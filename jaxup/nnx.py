@@ -54,7 +54,7 @@ def _check_layout(layout, num_spatial: int) -> Optional[str]:
     return None
   if not isinstance(layout, str):
     raise TypeError(
-        f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+        f"layout must be a string such as 'NHWC' or None, got {checks.describe(layout)}")
   return parse_layout(layout, len(layout), num_spatial=(num_spatial,)).spec
 
 
