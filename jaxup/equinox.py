@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxup._src import checks
+from jaxup._src import geometry
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose
@@ -42,10 +44,10 @@ IntOrSeq = Union[int, Sequence[int]]
 
 
 def _kernel_size(kernel_size) -> tuple[int, ...]:
-  if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
+  if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence):
     raise TypeError(
-        f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-        "such as (3, 3); its length sets the spatial rank")
+        f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
+        f"length sets the spatial rank), got {checks.describe(kernel_size)}")
   return tuple(kernel_size)
 
 
@@ -218,16 +220,26 @@ class UpsampleConv(eqx.Module):
                fused: Union[bool, str] = "auto", lowering: str = "auto",
                dtype: Any = jnp.float32, key: jax.Array):
     kernel_size = _kernel_size(kernel_size)
+    n = len(kernel_size)
+    use_bias = checks.boolean(use_bias, "use_bias")
+    in_features = checks.integer(in_features, "in_features", minimum=1)
+    out_features = checks.integer(out_features, "out_features", minimum=1)
     if layout is not None:
-      parse_layout(layout, len(layout))
+      if not isinstance(layout, str):
+        raise TypeError(f"layout must be a string such as 'NHWC' or None, got "
+                        f"{checks.describe(layout)}")
+      parse_layout(layout, len(layout), num_spatial=(n,))
+    # Static fields hold plain ints, checked here (upsample_conv checks them again, cheaply).
+    factor, dilation = checks.ints(factor, n, "factor"), checks.ints(dilation, n, "dilation")
+    geometry.normalize_padding(padding, n)
     shape = layers.conv_kernel_shape_for(len(kernel_size), in_features, out_features,
                                          kernel_size, groups)
     fan_in = int(np.prod(shape[:-1]))
     wkey, bkey = jax.random.split(key)
     self.kernel = _uniform(wkey, shape, fan_in, dtype)
     self.bias = _uniform(bkey, (out_features,), fan_in, dtype) if use_bias else None
-    self.factor, self.padding = _hashable(factor), _hashable(padding)
-    self.dilation, self.groups, self.layout = _hashable(dilation), groups, layout
+    self.factor, self.padding = factor, _hashable(padding)
+    self.dilation, self.groups, self.layout = dilation, groups, layout
     self.fused, self.lowering = fused, lowering
 
   def __call__(self, x: jax.Array, *, key: Optional[jax.Array] = None) -> jax.Array:

@@ -363,6 +363,7 @@ class UpsampleConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the layer."""
+    checks.boolean(self.use_bias, "use_bias")
     lay = layers.parse_layout(self.layout, jnp.ndim(x))
     shape = layers.conv_kernel_shape_for(lay.num_spatial, lay.channels(jnp.shape(x)),
                                          self.features, self.kernel_size, self.groups)

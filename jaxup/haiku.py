@@ -364,6 +364,8 @@ class UpsampleConv(hk.Module):
       name: Optional[str] = None,
   ):
     super().__init__(name=name)
+    with_bias = checks.boolean(with_bias, "with_bias")
+    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
     self.output_channels, self.kernel_size, self.factor = output_channels, kernel_size, factor
     self.padding, self.dilation, self.groups, self.with_bias = padding, dilation, groups, with_bias
     self.layout, self.precision, self.fused, self.lowering = layout, precision, fused, lowering

@@ -54,7 +54,7 @@ def _check_layout(layout, num_spatial: int) -> Optional[str]:
     return None
   if not isinstance(layout, str):
     raise TypeError(
-        f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+        f"layout must be a string such as 'NHWC' or None, got {checks.describe(layout)}")
   return parse_layout(layout, len(layout), num_spatial=(num_spatial,)).spec
 
 
@@ -366,14 +366,12 @@ class UpsampleConv(nnx.Module):
       bias_init: Callable = jax.nn.initializers.zeros,
       rngs: nnx.Rngs,
   ):
-    if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
-      raise TypeError(
-          f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-          "such as (3, 3); its length sets the spatial rank")
-    if layout is not None:
-      parse_layout(layout, len(layout))
-    shape = layers.conv_kernel_shape_for(
-        len(kernel_size), in_features, out_features, kernel_size, groups)
+    n = _check_kernel_size(kernel_size)
+    use_bias = checks.boolean(use_bias, "use_bias")
+    in_features = checks.integer(in_features, "in_features", minimum=1)
+    out_features = checks.integer(out_features, "out_features", minimum=1)
+    layout = _check_layout(layout, n)
+    shape = layers.conv_kernel_shape_for(n, in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.default_conv_kernel_init()
     self.kernel = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
     self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
