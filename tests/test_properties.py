@@ -128,6 +128,8 @@ class Example:
   reference: Optional[Callable] = None  # float64 NumPy reference of call(*arrays)
   reference_name: str = ""
   exact: bool = False  # data movement: any dtype gives exactly the float64 result
+  # The batch axis of each argument when it is not arrays[0]'s shape (None: not batched).
+  batch_axes: Optional[tuple] = None
   info: dict = dataclasses.field(default_factory=dict)
 
 
@@ -689,6 +691,108 @@ def blur_pool_examples(draw):
       info=dict(mode=mode))
 
 
+# grid_sample: bilinear's transpose as an independent NumPy splat (scatter-add).
+def _numpy_coordinate(g, size, padding_mode, align_corners):
+  u = (g + 1) / 2 * (size - 1) if align_corners else ((g + 1) * size - 1) / 2
+  if padding_mode == "border":
+    return np.clip(u, 0, size - 1)
+  if padding_mode == "reflection":
+    low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+    if high == low:
+      return np.zeros_like(u)
+    span = high - low
+    c = np.abs(u - low)
+    flips, extra = np.floor(c / span), np.fmod(c, span)
+    return np.clip(np.where(flips % 2 == 0, low + extra, high - extra), 0, size - 1)
+  return u
+
+
+def bilinear_splat(y, grid, sizes, layout, padding_mode, align_corners):
+  """The adjoint of bilinear grid_sample in ``x``: each output value added onto the ``2^n``
+  input samples it read, with the same weights (out-of-range taps dropped)."""
+  ys = to_ncs(np.asarray(y, np.float64), layout)  # [N, C, *S_out]
+  g = np.asarray(grid, np.float64)
+  if "N" not in layout:
+    g = g[None]
+  nd = len(sizes)
+  out = np.zeros(ys.shape[:2] + tuple(sizes))
+  coords = [_numpy_coordinate(g[..., nd - 1 - a], n, padding_mode, align_corners)
+            for a, n in enumerate(sizes)]  # each [N, *S_out]
+  for corner in np.ndindex(*(2,) * nd):
+    weight = np.ones(g.shape[:-1])
+    index, valid = [], np.ones(g.shape[:-1], bool)
+    for u, c, n in zip(coords, corner, sizes):
+      i = np.floor(u).astype(int) + c
+      weight = weight * (1 - np.abs(u - i))
+      valid &= (i >= 0) & (i < n)
+      index.append(np.clip(i, 0, n - 1))
+    for b in range(ys.shape[0]):
+      for ch in range(ys.shape[1]):
+        np.add.at(out[b, ch], tuple(ix[b] for ix in index),
+                  np.where(valid[b], weight[b] * ys[b, ch], 0))
+  return from_ncs(out, layout)
+
+
+@st.composite
+def grid_sample_examples(draw):
+  nd, layout, batch, channels, sizes, _ = _factor_draw(draw)
+  out = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+  mode = draw(st.sampled_from(["bilinear", "nearest", "bicubic"] if nd <= 2
+                              else ["bilinear", "nearest"]))
+  padding_mode = draw(st.sampled_from(["zeros", "border", "reflection"]))
+  align_corners = draw(st.booleans())
+  x = _normal(draw, shape_for(layout, sizes, batch, channels))
+  grid = 0.8 * _normal(draw, ((batch,) if "N" in layout else ()) + out + (nd,))
+  kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners, layout=layout)
+
+  def reference(x, grid):  # PyTorch on NC(D)HW; 1-D as a height-one 2-D image read at y = 0
+    import torch
+    a, g = to_ncs(x, layout), grid if "N" in layout else grid[None]
+    if nd == 1:
+      a, g = a[:, :, None], np.stack([g[..., 0], 0 * g[..., 0]], -1)[:, None]
+    y = torch.nn.functional.grid_sample(
+        torch.from_numpy(a), torch.from_numpy(g), mode=mode, padding_mode=padding_mode,
+        align_corners=align_corners).numpy()
+    return from_ncs(y[:, :, 0] if nd == 1 else y, layout)
+
+  return Example(
+      "grid_sample", lambda a, g: jaxup.grid_sample(a, g, **kw), (x, grid),
+      # nearest rounds: in a narrower dtype the grid can round to the other neighbour.
+      _dtype(draw, False) if mode != "nearest" else jnp.float64,
+      shape_for(layout, out, batch, channels), layout,
+      differentiable=mode != "nearest",
+      down=(lambda y: bilinear_splat(y, grid, sizes, layout, padding_mode, align_corners))
+      if mode == "bilinear" else None,
+      reference=reference, reference_name="torch.nn.functional.grid_sample",
+      batch_axes=(layout.index("N"), 0) if "N" in layout else None, info=kw)
+
+
+@st.composite
+def affine_grid_examples(draw):
+  nd = draw(st.integers(1, 3))
+  batch = draw(st.sampled_from([0, 1, 2]))
+  out = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+  align_corners = draw(st.booleans())
+  theta = _normal(draw, (batch, nd, nd + 1))
+  torch_size = draw(st.booleans())
+  size = (batch, 1) + out if torch_size and nd > 1 and batch else out
+
+  def reference(theta):
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():  # PyTorch warns on unit sizes with align_corners=True
+      warnings.simplefilter("ignore", UserWarning)
+      return torch.nn.functional.affine_grid(torch.from_numpy(theta), (batch, 1) + out,
+                                             align_corners=align_corners).numpy()
+
+  return Example(
+      "affine_grid", lambda t: jaxup.affine_grid(t, size, align_corners=align_corners),
+      (theta,), _dtype(draw, False), (batch,) + out + (nd,), "N" + SPATIAL[nd],
+      reference=reference if nd > 1 else None, reference_name="torch.nn.functional.affine_grid",
+      batch_axes=(0,), info=dict(size=size))
+
+
 # ------------------------------------------------------------------ the properties
 
 
@@ -716,16 +820,18 @@ def _stack_batch(example, f):
   if "N" not in example.layout or example.arrays[0].shape[example.layout.index("N")] == 0:
     return None
   axis = example.layout.index("N")
-  batched = [i for i, a in enumerate(example.arrays)
-             if i == 0 or (a.shape == example.arrays[0].shape)]
+  axes = example.batch_axes or tuple(
+      axis if i == 0 or a.shape == example.arrays[0].shape else None
+      for i, a in enumerate(example.arrays))
+  batched = [i for i, a in enumerate(axes) if a is not None]
 
   def per_item(*items):
     args = list(example.arrays)
     for i, item in zip(batched, items):
-      args[i] = jnp.expand_dims(item, axis)
+      args[i] = jnp.expand_dims(item, axes[i])
     return jax.tree.map(lambda o: jnp.squeeze(o, axis), f(*args))
 
-  return jax.jit(jax.vmap(per_item, in_axes=axis, out_axes=axis))(
+  return jax.jit(jax.vmap(per_item, in_axes=tuple(axes[i] for i in batched), out_axes=axis))(
       *(jnp.asarray(example.arrays[i]) for i in batched))
 
 
@@ -805,6 +911,8 @@ OPERATORS = {
     "upfirdn": upfirdn_examples(),
     "blur_upsample": blur_upsample_examples(),
     "blur_pool": blur_pool_examples(),
+    "grid_sample": grid_sample_examples(),
+    "affine_grid": affine_grid_examples(),
 }
 
 
@@ -868,6 +976,6 @@ def test_every_public_function_has_a_strategy():
                               "conv_transpose_output_size"}
   elsewhere = {"Layout", "parse_layout", "kernel_from_torch"}  # no array semantics to fuzz
   # Public since these properties were written; each needs its strategy and entry here.
-  not_yet = {"affine_grid", "grid_sample", "icnr", "scale_and_translate"}
+  not_yet = {"icnr", "scale_and_translate"}
   assert set(jaxup.__all__) - elsewhere - not_yet <= covered, (
       set(jaxup.__all__) - elsewhere - not_yet - covered)
