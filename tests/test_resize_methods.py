@@ -242,6 +242,15 @@ def test_scale_and_translate_parity():
                                rtol=1e-12, atol=1e-12, err_msg=method)
 
 
+def test_scale_and_translate_every_output_outside_is_zero():
+  # A shift past the input leaves every tap weightless: all outputs are zero, as jax.image.
+  got = jaxup.scale_and_translate(jnp.ones(4), 3, scale=1.0, translation=-10.0,
+                                  method="linear", layout="W")
+  np.testing.assert_array_equal(got, [0.0, 0.0, 0.0])
+  np.testing.assert_array_equal(got, jax.image.scale_and_translate(
+      jnp.ones(4), (3,), (0,), jnp.array([1.0]), jnp.array([-10.0]), "linear"))
+
+
 # Properties ----------------------------------------------------------------------------------
 
 

@@ -191,6 +191,8 @@ def _gather_axis(x, plan):
     if plan.weights is not None:
       term = term * jnp.asarray(plan.weights[:, t].reshape(shape), x.dtype)
     acc = term if acc is None else acc + term
+  if acc is None:  # every tap weightless: each output's source lies outside the input
+    return jnp.zeros(x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:], x.dtype)
   return acc
 
 
