@@ -153,6 +153,38 @@ def batch_cases():
        (0,), 0),
       ("indices_from_onnx", lambda i: jaxup.indices_from_onnx(i, (6, 4), layout="NCHW"),
        (_random((n, 4, 3, 2), i32, 17) % 500,), (0,), 0),
+      ("upsample_conv fused", lambda x, k: jaxup.upsample_conv(x, k, 2, padding=1, fused=True),
+       (x2, k2f), (0, None), 0),
+      ("upsample_conv unfused NCHW", lambda x, k: jaxup.upsample_conv(
+          x, k, (2, 1), padding="SAME", fused=False, layout="NCHW"), (x2_nchw, k2f), (0, None), 0),
+      ("upfirdn up 2 down 3", lambda x, f: jaxup.upfirdn(
+          x, f, up=2, down=3, padding=((2, 1), (0, -1))), (x2, _random((4,), f64, 18)),
+       (0, None), 0),
+      ("upfirdn 2-D filter NCHW", lambda x, f: jaxup.upfirdn(
+          x, f, up=(1, 2), padding=1, layout="NCHW"), (x2_nchw, _random((3, 2), f64, 19)),
+       (0, None), 0),
+      ("blur_upsample", lambda x: jaxup.blur_upsample(x, 2), (x2,), (0,), 0),
+      ("blur_upsample 1-D", lambda x: jaxup.blur_upsample(x, 3, filter=(1.0, 2.0, 1.0)),
+       (x1,), (0,), 0),
+      ("blur_pool reflect", lambda x: jaxup.blur_pool(x, 2), (x2,), (0,), 0),
+      ("blur_pool replicate 3-D", lambda x: jaxup.blur_pool(
+          x, 2, filter=(1.0, 2.0, 1.0), padding_mode="replicate"), (x3,), (0,), 0),
+      # The grid shares x's batch axis: each item samples its own image.
+      ("grid_sample bilinear", lambda x, g: jaxup.grid_sample(x, g), (
+          x2, _random((n, 3, 7, 2), f64, 20)), (0, 0), 0),
+      ("grid_sample bicubic reflection NCHW", lambda x, g: jaxup.grid_sample(
+          x, g, mode="bicubic", padding_mode="reflection", layout="NCHW"),
+       (x2_nchw, _random((n, 4, 2, 2), f64, 21)), (0, 0), 0),
+      ("grid_sample nearest 3-D", lambda x, g: jaxup.grid_sample(x, g, mode="nearest"), (
+          x3, _random((n, 2, 3, 2, 3), f64, 22)), (0, 0), 0),
+      ("affine_grid", lambda t: jaxup.affine_grid(t, (5, 3)), (_random((n, 2, 3), f64, 23),),
+       (0,), 0),
+      ("scale_and_translate", lambda x: jaxup.scale_and_translate(
+          x, (9, 4), scale=(1.5, 0.75), translation=(0.5, -0.25), method="linear"),
+       (x2,), (0,), 0),
+      ("scale_and_translate lanczos3 one axis", lambda x: jaxup.scale_and_translate(
+          x, 11, scale=2.0, translation=1.0, method="lanczos3", axes="W", layout="NCHW"),
+       (x2_nchw,), (0,), 0),
   ]
   return cases
 

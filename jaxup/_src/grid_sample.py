@@ -253,13 +253,11 @@ def _sample(xt, grid, sizes, mode, padding_mode, align_corners, convention):
   per_axis = [_axis_taps(coords[..., n - 1 - a], size, mode, padding_mode, align_corners,
                         convention) for a, size in enumerate(sizes)]
   strides = [math.prod(sizes[a + 1:]) for a in range(n)]
-  # Rows of [N * P, C], addressed by a global row index (batch offset included): one plain
-  # row gather per tap, and a row scatter-add in the transpose.
-  rows = flat.reshape((-1, flat.shape[-1]))
-  batch_offset = (jnp.arange(flat.shape[0], dtype=jnp.int32) * flat.shape[1])[:, None]
+  # One row gather per tap along P with the batch as a gather batch dimension (a scatter-add
+  # in the transpose): a batch-sharded input stays sharded, with no collective.
   y = None
   for combo in itertools.product(*per_axis):
-    flat_index, weight, valid = batch_offset, None, None
+    flat_index, weight, valid = jnp.zeros((), jnp.int32), None, None
     for (i, w), size, stride in zip(combo, sizes, strides):
       inside = (i >= 0) & (i < size)
       valid = inside if valid is None else valid & inside
@@ -267,7 +265,9 @@ def _sample(xt, grid, sizes, mode, padding_mode, align_corners, convention):
       if w is not None:
         weight = w if weight is None else weight * w
     weight = valid.astype(flat.dtype) if weight is None else jnp.where(valid, weight, 0)
-    term = rows.at[flat_index].get(mode="promise_in_bounds") * weight[..., None]
+    flat_index = jnp.broadcast_to(flat_index, weight.shape)
+    term = jnp.take_along_axis(flat, flat_index[..., None], axis=1,
+                               mode="promise_in_bounds") * weight[..., None]
     y = term if y is None else y + term
   return y
 
