@@ -215,11 +215,6 @@ def upsample_conv(
     sub = jnp.transpose(sub, (*taps_axes, 2 * n, 2 * n + 1, *phase_axes))
     order = "CRD"
   sub = sub.reshape(*taps, in_per_group, c_out * math.prod(factors))
-  if lowering == "auto" and jax.default_backend() == "cpu":
-    # XLA:CPU's kernel gradient of this few-tap, prod(factor)-times-wider kernel is 25-40x
-    # slower than the matrix-product form (a training step at (8, 32, 32, 64): 5.2 s against
-    # 0.21 s), while the forward passes take the same time.
-    lowering = "matmul"
   y = conv(x, sub, padding=low_pads, groups=groups, layout=layout, precision=precision,
            lowering=lowering)
   y = pixel_shuffle(y, factors, order=order, layout=layout)
