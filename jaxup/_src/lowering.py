@@ -163,8 +163,8 @@ def _use_matmul(geom: Geometry, lowering: str, platform: Optional[str], *,
   positions, or when the windows barely overlap: ``prod(K) <= prod(s)`` (im2col is then a
   relayout, 1x1 kernels included), ``prod(K) <= _COL2IM_MAX_OVERLAP * prod(s)`` for the
   transpose; for the transpose and the kernel gradient also when some axis is padded by more
-  than the kernel's span (see ``_pads_beyond_kernel``). Elsewhere XLA's convolution (sub-pixel for the
-  transpose).
+  than the kernel's span (see ``_pads_beyond_kernel``). Elsewhere XLA's convolution
+  (sub-pixel for the transpose).
   """
   if lowering != "auto":
     return lowering == "matmul"
