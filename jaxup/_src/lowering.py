@@ -86,6 +86,14 @@ _MATMUL_MAX_POSITIONS = 16
 # col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
 # overlap or the spatial extent is small.
 _COL2IM_MAX_OVERLAP = 2.25
+# The input gradient of a stride-2 convolution at (8, 64, 64, 64)->64, ms per call, alternated
+# (4 rounds, loaded 2 cores): jax.grad of lax.conv_general_dilated (an input-dilated XLA
+# convolution) / col2im / sub-pixel / sub-pixel with im2col / one stride-1 XLA convolution per
+# output phase over only that phase's taps:
+#   k3 s2 p1: 9.9 / 10.0 / 12.0 / 17.5 / 9.0    k4 s2 p1: 21.4 / 14.1 / 7.5 / 11.7 / 9.7
+#   k2 s2 ->128: 5.8 / 3.6 / 7.0 / 5.6 / 9.8
+# The per-phase form (9 instead of 16 tap products for k3 s2) is within noise of col2im and of
+# XLA's own gradient there, so it is not used; k3 s2 runs at about 65 GFLOP/s in every form.
 # The kernel gradient is a convolution of x with the cotangent y as its window. When padding
 # exceeds the kernel's span (lo + hi > d (K - 1), so the output is larger than the input at
 # stride 1), that window overhangs x and XLA:CPU's convolution is pathologically slow. Kernel
