@@ -145,8 +145,9 @@ def upsample_conv(
       ``"auto"`` (any case) to choose from the shapes as above; the result is the same up to
       float rounding.
     lowering: how the convolution itself is computed, ``"auto"``, ``"xla"`` or ``"matmul"``, as
-      in :func:`jaxup.conv`. ``"auto"`` computes the polyphase convolution with matrix
-      products on CPU: XLA:CPU's kernel gradient of the phase kernels is 25-40x slower.
+      in :func:`jaxup.conv`. With ``"auto"`` on CPU the polyphase convolution's gradients
+      use matrix products (it is padded beyond its kernel's span, where XLA:CPU's kernel
+      gradient is 25-100x slower) and its forward pass XLA's convolution.
 
   Returns:
     The upsampled convolution in the layout of ``x``, dtype ``result_type(x, kernel)``.
