@@ -1,6 +1,7 @@
 """Equinox modules over jaxup's functions (needs ``pip install jaxup[equinox]``).
 
-The same layers as :mod:`jaxup.flax`, as ``eqx.Module``s: ``Conv`` and ``ConvTranspose`` hold
+The same layers as :mod:`jaxup.flax`, as ``eqx.Module``s: ``Conv``, ``ConvTranspose`` and
+``UpsampleConv`` hold
 their ``kernel`` (HWIO, jaxup's order, not ``eqx.nn.Conv``'s OIHW ``weight``) and ``bias``;
 the stateless layers (``Resize``, ``UpsampleNearest``, ``BedOfNails``, ``PixelShuffle``,
 ``PixelUnshuffle``, ``MaxPool``, ``MaxUnpool``) hold only static options. Every module takes a
@@ -27,23 +28,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxup._src import checks
+from jaxup._src import geometry
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose
+from jaxup._src.upsample_conv import upsample_conv
 from jaxup._src.geometry import Padding
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layout import parse_layout
 
-__all__ = ["Conv", "ConvTranspose", "from_torch", "load_state_dict", *STATELESS_LAYERS]
+__all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
 IntOrSeq = Union[int, Sequence[int]]
 
 
 def _kernel_size(kernel_size) -> tuple[int, ...]:
-  if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
+  if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence):
     raise TypeError(
-        f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-        "such as (3, 3); its length sets the spatial rank")
+        f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
+        f"length sets the spatial rank), got {checks.describe(kernel_size)}")
   return tuple(kernel_size)
 
 
@@ -175,6 +179,79 @@ class ConvTranspose(eqx.Module):
     return y
 
 
+class UpsampleConv(eqx.Module):
+  """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
+  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
+  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
+  the weights.
+
+  Shapes, channels-last: ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
+  ``S_out = factor S + 2 padding - dilation (K - 1)`` (``"same"``: ``factor S``). ``kernel`` is
+  ``[*K, in_features // groups, out_features]`` and ``bias`` ``[out_features]``, initialised
+  as :class:`Conv`.
+
+  Args:
+    in_features, out_features, kernel_size: as :class:`Conv`.
+    factor: the upsampling factor, an int or one per spatial axis.
+    padding, dilation, groups, fused, lowering: as in :func:`jaxup.upsample_conv`
+      (``padding`` is the padding of the convolution of the upsampled image).
+    use_bias, layout, dtype, key: as :class:`Conv`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> layer = UpsampleConv(16, 4, (3, 3), 2, padding=1, key=jax.random.key(0))
+    >>> layer(jnp.ones((1, 8, 8, 16))).shape
+    (1, 16, 16, 4)
+  """
+
+  kernel: jax.Array
+  bias: Optional[jax.Array]
+  factor: IntOrSeq = eqx.field(static=True)
+  padding: Padding = eqx.field(static=True)
+  dilation: IntOrSeq = eqx.field(static=True)
+  groups: int = eqx.field(static=True)
+  layout: Optional[str] = eqx.field(static=True)
+  fused: Union[bool, str] = eqx.field(static=True)
+  lowering: str = eqx.field(static=True)
+
+  def __init__(self, in_features: int, out_features: int, kernel_size: Sequence[int],
+               factor: IntOrSeq, *, padding: Padding = 0, dilation: IntOrSeq = 1,
+               groups: int = 1, use_bias: bool = True, layout: Optional[str] = None,
+               fused: Union[bool, str] = "auto", lowering: str = "auto",
+               dtype: Any = jnp.float32, key: jax.Array):
+    kernel_size = _kernel_size(kernel_size)
+    n = len(kernel_size)
+    use_bias = checks.boolean(use_bias, "use_bias")
+    in_features = checks.integer(in_features, "in_features", minimum=1)
+    out_features = checks.integer(out_features, "out_features", minimum=1)
+    if layout is not None:
+      if not isinstance(layout, str):
+        raise TypeError(f"layout must be a string such as 'NHWC' or None, got "
+                        f"{checks.describe(layout)}")
+      parse_layout(layout, len(layout), num_spatial=(n,))
+    # Static fields hold plain ints, checked here (upsample_conv checks them again, cheaply).
+    factor, dilation = checks.ints(factor, n, "factor"), checks.ints(dilation, n, "dilation")
+    geometry.normalize_padding(padding, n)
+    shape = layers.conv_kernel_shape_for(len(kernel_size), in_features, out_features,
+                                         kernel_size, groups)
+    fan_in = int(np.prod(shape[:-1]))
+    wkey, bkey = jax.random.split(key)
+    self.kernel = _uniform(wkey, shape, fan_in, dtype)
+    self.bias = _uniform(bkey, (out_features,), fan_in, dtype) if use_bias else None
+    self.factor, self.padding = factor, _hashable(padding)
+    self.dilation, self.groups, self.layout = dilation, groups, layout
+    self.fused, self.lowering = fused, lowering
+
+  def __call__(self, x: jax.Array, *, key: Optional[jax.Array] = None) -> jax.Array:
+    """Applies the layer; ``key`` is ignored."""
+    y = upsample_conv(
+        x, self.kernel, self.factor, padding=self.padding, dilation=self.dilation,
+        groups=self.groups, layout=self.layout, fused=self.fused, lowering=self.lowering)
+    if self.bias is not None:
+      y = layers.add_bias(y, self.bias, parse_layout(self.layout, y.ndim))
+    return y
+
+
 def _hashable(value):
   """Nested lists as tuples, so that static fields hash."""
   if isinstance(value, (list, tuple)):
@@ -223,7 +300,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
   """The Equinox module equal to a PyTorch module, with PyTorch's weights inside.
 
   ``Conv{1,2,3}d`` gives :class:`Conv`, ``ConvTranspose{1,2,3}d`` :class:`ConvTranspose`,
-  ``Upsample``, ``PixelShuffle``, ``PixelUnshuffle``, ``MaxPool{1,2,3}d`` and
+  ``Sequential(Upsample(scale_factor=s, mode="nearest"), Conv{1,2,3}d)`` (``s`` an integer)
+  :class:`UpsampleConv`, ``Upsample``, ``PixelShuffle``, ``PixelUnshuffle``, ``MaxPool{1,2,3}d`` and
   ``MaxUnpool{1,2,3}d`` the stateless modules, all taking ``layout``. PyTorch's norms and
   ``Linear`` give Equinox's own layers, which take one example, channels first (map them over
   the batch with ``jax.vmap``): ``BatchNorm{1,2,3}d`` gives ``(eqx.nn.BatchNorm(momentum=1 - m,
@@ -258,10 +336,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
     return globals()[spec.kind](**o)
   dtype = next(iter(w.values())).dtype if w else jnp.float32
   key = jax.random.key(0)
-  if spec.kind in ("Conv", "ConvTranspose"):
-    cls = Conv if spec.kind == "Conv" else ConvTranspose
-    layer = cls(o.pop("in_features"), o.pop("features"), o.pop("kernel_size"), **o,
-                layout=layout, dtype=dtype, key=key)
+  if spec.kind in ("Conv", "ConvTranspose", "UpsampleConv"):
+    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[spec.kind]
+    args = [o.pop("in_features"), o.pop("features"), o.pop("kernel_size")]
+    if spec.kind == "UpsampleConv":
+      args.append(o.pop("factor"))
+    layer = cls(*args, **o, layout=layout, dtype=dtype, key=key)
     return eqx.tree_at(lambda m: (m.kernel, m.bias), layer, (w["kernel"], w.get("bias")),
                        is_leaf=lambda v: v is None)
   if spec.kind == "Linear":

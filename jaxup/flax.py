@@ -39,7 +39,7 @@ from jaxup._src.layers import PixelUnshuffle as PixelUnshuffle
 from jaxup._src.layers import Resize as Resize
 from jaxup._src.layers import UpsampleNearest as UpsampleNearest
 
-__all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", "upsample_conv_variables", *STATELESS_LAYERS]
+__all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
 IntOrSeq = Union[int, Sequence[int]]
 
@@ -186,6 +186,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   ============================================== ==============================================
   ``Conv{1,2,3}d``                               :class:`Conv`
   ``ConvTranspose{1,2,3}d``                      :class:`ConvTranspose`
+  ``Sequential(Upsample, Conv{1,2,3}d)``         :class:`UpsampleConv`, fused; the upsampling
+                                                 must be ``mode="nearest"`` with an integer
+                                                 ``scale_factor`` (others raise)
   ``Upsample``, ``PixelShuffle``,                the stateless jaxup layer (``Resize``, ...),
   ``PixelUnshuffle``, ``MaxPool{1,2,3}d``,       in an ``nn.Sequential`` so that ``apply``
   ``MaxUnpool{1,2,3}d``                          works the same; ``variables`` is ``{}``
@@ -227,9 +230,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   spec = porting.describe(module)
   options, weights = dict(spec.options), spec.weights
   kind = spec.kind
-  if kind in ("Conv", "ConvTranspose"):
+  if kind in ("Conv", "ConvTranspose", "UpsampleConv"):
     options.pop("in_features")
-    cls = Conv if kind == "Conv" else ConvTranspose
+    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[kind]
     layer = cls(**options, layout=layout, param_dtype=weights["kernel"].dtype)
     return layer, {"params": weights}
   if kind in STATELESS_LAYERS:
@@ -311,7 +314,9 @@ def load_state_dict(variables: Mapping, state_dict: Mapping[str, Any], *,
 
 class UpsampleConv(nn.Module):
   """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``.
+  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
+  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
+  the weights.
 
   Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, features]`` with
   ``S_out = factor S + 2 padding - dilation (K - 1)`` (``"SAME"``: ``factor S``). The kernel
@@ -358,6 +363,7 @@ class UpsampleConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """Applies the layer."""
+    checks.boolean(self.use_bias, "use_bias")
     lay = layers.parse_layout(self.layout, jnp.ndim(x))
     shape = layers.conv_kernel_shape_for(lay.num_spatial, lay.channels(jnp.shape(x)),
                                          self.features, self.kernel_size, self.groups)
@@ -371,29 +377,3 @@ class UpsampleConv(nn.Module):
       bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
       y = layers.add_bias(y, bias, lay)
     return y
-
-
-def upsample_conv_variables(upsample: Any, conv: Any) -> tuple[UpsampleConv, dict]:
-  """An :class:`UpsampleConv` and its variables, equal to PyTorch's ``Upsample`` + ``Conv*d``.
-
-  Args:
-    upsample: a ``torch.nn.Upsample(scale_factor=s, mode="nearest")`` with an integer ``s``,
-      or the factor.
-    conv: the ``torch.nn.Conv1d/2d/3d`` (stride 1) that follows it.
-
-  Returns:
-    ``(layer, variables)``: the layer has channels-first layout (``NCW``, ``NCHW``, ``NCDHW``),
-    so it takes the same array as the PyTorch pair; ``layer.clone(layout=None)`` takes
-    channels-last ones.
-  """
-  config = layers.torch_upsample_conv_config(upsample, conv)
-  n = len(config["kernel_size"])
-  layer = UpsampleConv(
-      features=config["features"], kernel_size=config["kernel_size"], factor=config["factor"],
-      padding=config["padding"], dilation=config["dilation"], groups=config["groups"],
-      use_bias=config["use_bias"], layout={1: "NCW", 2: "NCHW", 3: "NCDHW"}[n],
-      param_dtype=config["kernel"].dtype)
-  params = {"kernel": config["kernel"]}
-  if config["use_bias"]:
-    params["bias"] = config["bias"]
-  return layer, {"params": params}

@@ -33,7 +33,7 @@ from jaxup._src.layers import PixelUnshuffle as PixelUnshuffle
 from jaxup._src.layers import Resize as Resize
 from jaxup._src.layers import UpsampleNearest as UpsampleNearest
 
-__all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", "upsample_conv_params", *STATELESS_LAYERS]
+__all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
 IntOrSeq = Union[int, Sequence[int]]
 
@@ -174,7 +174,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
 
   ``transformed.apply(params, state, x)`` returns ``(y, state)`` with ``y`` equal to
   ``module(x)`` (in eval mode) for ``x`` in ``layout``. ``Conv{1,2,3}d`` becomes :class:`Conv`,
-  ``ConvTranspose{1,2,3}d`` :class:`ConvTranspose`; ``Upsample``, ``PixelShuffle``,
+  ``ConvTranspose{1,2,3}d`` :class:`ConvTranspose`,
+  ``Sequential(Upsample(scale_factor=s, mode="nearest"), Conv{1,2,3}d)`` (``s`` an integer)
+  :class:`UpsampleConv`; ``Upsample``, ``PixelShuffle``,
   ``PixelUnshuffle``, ``MaxPool{1,2,3}d`` and ``MaxUnpool{1,2,3}d`` the stateless jaxup layers;
   ``BatchNorm{1,2,3}d`` ``hk.BatchNorm(decay_rate=1 - m, eps=eps)`` called with
   ``is_training=False`` (its running statistics in ``state``), ``GroupNorm`` ``hk.GroupNorm``,
@@ -210,12 +212,13 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
       o["layout"] = layout
     layer = getattr(layers, kind)(**o)
     return hk.without_apply_rng(hk.transform_with_state(layer)), {}, {}
-  default = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Linear": "linear",
+  default = {"Conv": "conv", "ConvTranspose": "conv_transpose",
+             "UpsampleConv": "upsample_conv", "Linear": "linear",
              "BatchNorm": "batch_norm", "GroupNorm": "group_norm", "LayerNorm": "layer_norm"}
   name = name or default[kind]
-  if kind in ("Conv", "ConvTranspose"):
+  if kind in ("Conv", "ConvTranspose", "UpsampleConv"):
     o.pop("in_features")
-    cls = Conv if kind == "Conv" else ConvTranspose
+    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[kind]
     kwargs = dict(output_channels=o.pop("features"), with_bias=o.pop("use_bias"), **o)
     make = lambda: cls(**kwargs, layout=layout, name=name)
     call = lambda x: make()(x)
@@ -324,7 +327,9 @@ def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = 
 
 class UpsampleConv(hk.Module):
   """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``.
+  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
+  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
+  the weights.
 
   Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, output_channels]`` with
   ``S_out = factor S + 2 padding - dilation (K - 1)``. The parameter ``w`` is
@@ -359,6 +364,8 @@ class UpsampleConv(hk.Module):
       name: Optional[str] = None,
   ):
     super().__init__(name=name)
+    with_bias = checks.boolean(with_bias, "with_bias")
+    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
     self.output_channels, self.kernel_size, self.factor = output_channels, kernel_size, factor
     self.padding, self.dilation, self.groups, self.with_bias = padding, dilation, groups, with_bias
     self.layout, self.precision, self.fused, self.lowering = layout, precision, fused, lowering
@@ -379,32 +386,3 @@ class UpsampleConv(hk.Module):
       b = hk.get_parameter("b", (self.output_channels,), jnp.result_type(x), init=self.b_init)
       y = layers.add_bias(y, b, lay)
     return y
-
-
-def upsample_conv_params(upsample: Any, conv: Any,
-                         name: str = "upsample_conv") -> tuple[dict, dict]:
-  """Haiku parameters and :class:`UpsampleConv` arguments equal to PyTorch's ``Upsample`` +
-  ``Conv*d``.
-
-  Args:
-    upsample: a ``torch.nn.Upsample(scale_factor=s, mode="nearest")`` with an integer ``s``,
-      or the factor.
-    conv: the ``torch.nn.Conv1d/2d/3d`` (stride 1) that follows it.
-    name: the Haiku module name the parameters are stored under.
-
-  Returns:
-    ``(kwargs, params)``: ``UpsampleConv(**kwargs, name=name)`` inside ``hk.transform``, applied
-    with ``params``, equals the PyTorch pair on channels-first arrays (``kwargs["layout"]`` is
-    ``NCW``, ``NCHW`` or ``NCDHW``; replace it for channels-last).
-  """
-  config = layers.torch_upsample_conv_config(upsample, conv)
-  n = len(config["kernel_size"])
-  kwargs = dict(
-      output_channels=config["features"], kernel_size=config["kernel_size"],
-      factor=config["factor"], padding=config["padding"], dilation=config["dilation"],
-      groups=config["groups"], with_bias=config["use_bias"],
-      layout={1: "NCW", 2: "NCHW", 3: "NCDHW"}[n])
-  params = {"w": config["kernel"]}
-  if config["use_bias"]:
-    params["b"] = config["bias"]
-  return kwargs, {name: params}

@@ -54,7 +54,7 @@ def _check_layout(layout, num_spatial: int) -> Optional[str]:
     return None
   if not isinstance(layout, str):
     raise TypeError(
-        f"layout must be a string such as 'NCHW' or None, got {checks.describe(layout)}")
+        f"layout must be a string such as 'NHWC' or None, got {checks.describe(layout)}")
   return parse_layout(layout, len(layout), num_spatial=(num_spatial,)).spec
 
 
@@ -206,7 +206,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
   """The nnx layer equal to a PyTorch module, with PyTorch's weights inside.
 
   ``layer(x)`` equals ``module(x)`` (in eval mode) for ``x`` in ``layout``. ``Conv{1,2,3}d``
-  gives :class:`Conv`, ``ConvTranspose{1,2,3}d`` :class:`ConvTranspose`; ``Upsample``,
+  gives :class:`Conv`, ``ConvTranspose{1,2,3}d`` :class:`ConvTranspose`,
+  ``Sequential(Upsample(scale_factor=s, mode="nearest"), Conv{1,2,3}d)`` (``s`` an integer)
+  :class:`UpsampleConv`; ``Upsample``,
   ``PixelShuffle``, ``PixelUnshuffle``, ``MaxPool{1,2,3}d`` and ``MaxUnpool{1,2,3}d`` the
   stateless jaxup layers; ``BatchNorm{1,2,3}d`` gives
   ``nnx.BatchNorm(use_running_average=True, momentum=1 - m, epsilon=eps, axis=C)``,
@@ -242,10 +244,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
     return getattr(layers, spec.kind)(**o)
   dtype = next(iter(w.values())).dtype if w else jnp.float32
   rngs = nnx.Rngs(0)
-  if spec.kind in ("Conv", "ConvTranspose"):
-    cls = Conv if spec.kind == "Conv" else ConvTranspose
-    layer = cls(o.pop("in_features"), o.pop("features"), o.pop("kernel_size"), **o,
-                layout=layout, param_dtype=dtype, rngs=rngs)
+  if spec.kind in ("Conv", "ConvTranspose", "UpsampleConv"):
+    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[spec.kind]
+    args = [o.pop("in_features"), o.pop("features"), o.pop("kernel_size")]
+    if spec.kind == "UpsampleConv":
+      args.append(o.pop("factor"))
+    layer = cls(*args, **o, layout=layout, param_dtype=dtype, rngs=rngs)
   elif spec.kind == "Linear":
     layer = nnx.Linear(o["in_features"], o["features"], use_bias=o["use_bias"],
                        param_dtype=dtype, rngs=rngs)
@@ -313,7 +317,9 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any], *,
 
 class UpsampleConv(nnx.Module):
   """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``.
+  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
+  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
+  the weights.
 
   Shapes, channels-last: ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
   ``S_out = factor S + 2 padding - dilation (K - 1)``. The kernel is
@@ -360,14 +366,12 @@ class UpsampleConv(nnx.Module):
       bias_init: Callable = jax.nn.initializers.zeros,
       rngs: nnx.Rngs,
   ):
-    if isinstance(kernel_size, int) or not isinstance(kernel_size, Sequence):
-      raise TypeError(
-          f"kernel_size={kernel_size!r} must be a tuple with one size per spatial axis, "
-          "such as (3, 3); its length sets the spatial rank")
-    if layout is not None:
-      parse_layout(layout, len(layout))
-    shape = layers.conv_kernel_shape_for(
-        len(kernel_size), in_features, out_features, kernel_size, groups)
+    n = _check_kernel_size(kernel_size)
+    use_bias = checks.boolean(use_bias, "use_bias")
+    in_features = checks.integer(in_features, "in_features", minimum=1)
+    out_features = checks.integer(out_features, "out_features", minimum=1)
+    layout = _check_layout(layout, n)
+    shape = layers.conv_kernel_shape_for(n, in_features, out_features, kernel_size, groups)
     kernel_init = kernel_init or layers.default_conv_kernel_init()
     self.kernel = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
     self.bias = (nnx.Param(bias_init(rngs.params(), (out_features,), param_dtype))
@@ -384,23 +388,3 @@ class UpsampleConv(nnx.Module):
     if self.bias is not None:
       y = layers.add_bias(y, self.bias[...], parse_layout(self.layout, y.ndim))
     return y
-
-  @classmethod
-  def from_torch(cls, upsample: Any, conv: Any) -> "UpsampleConv":
-    """The layer equal to PyTorch's ``Upsample(scale_factor, "nearest")`` + ``Conv{1,2,3}d``.
-
-    ``upsample`` may also be the integer factor. The layer takes PyTorch's channels-first
-    arrays (layout ``NCW``, ``NCHW`` or ``NCDHW``); set ``layer.layout = None`` for
-    channels-last ones.
-    """
-    config = layers.torch_upsample_conv_config(upsample, conv)
-    n = len(config["kernel_size"])
-    layer = cls(config["in_features"], config["features"], config["kernel_size"],
-                config["factor"], padding=config["padding"], dilation=config["dilation"],
-                groups=config["groups"], use_bias=config["use_bias"],
-                layout={1: "NCW", 2: "NCHW", 3: "NCDHW"}[n],
-                param_dtype=config["kernel"].dtype, rngs=nnx.Rngs(0))
-    layer.kernel[...] = config["kernel"]
-    if config["use_bias"]:
-      layer.bias[...] = config["bias"]
-    return layer

@@ -632,6 +632,28 @@ def _haiku_conv_transpose(**kwargs):
   return hk.transform(lambda v: jhk.ConvTranspose(**kwargs)(v)).init(jax.random.key(0), X)
 
 
+def _linen_upsample_conv(**kwargs):
+  jflax = pytest.importorskip("jaxup.flax")
+  return jflax.UpsampleConv(**kwargs).init(jax.random.key(0), X)
+
+
+def _nnx_upsample_conv(**kwargs):
+  nnx = pytest.importorskip("flax.nnx")
+  jnnx = pytest.importorskip("jaxup.nnx")
+  return jnnx.UpsampleConv(**kwargs, rngs=nnx.Rngs(0))(X)
+
+
+def _haiku_upsample_conv(**kwargs):
+  hk = pytest.importorskip("haiku")
+  jhk = pytest.importorskip("jaxup.haiku")
+  return hk.transform(lambda v: jhk.UpsampleConv(**kwargs)(v)).init(jax.random.key(0), X)
+
+
+def _equinox_upsample_conv(**kwargs):
+  jeqx = pytest.importorskip("jaxup.equinox")
+  return jeqx.UpsampleConv(**kwargs, key=jax.random.key(0))(X)
+
+
 def _stateless(name, *arrays):
   def build_and_call(*args, **kwargs):
     from jaxup._src import layers  # pylint: disable=import-outside-toplevel
@@ -646,7 +668,24 @@ _LAYER_OPTIONS = {"stride": INTS_POSITIVE_BAD[::3], "padding": PADDING_BAD[::3],
                   "dilation": INTS_POSITIVE_BAD[1::3], "groups": INT_BAD + POSITIVE_BAD,
                   "layout": (LAYOUT_BAD + NEEDS_CHANNELS_BAD)[::2]}
 
-# The layers of jaxup.flax, jaxup.nnx and jaxup.haiku: built and applied to X once.
+_UPSAMPLE_CONV_OPTIONS = {"factor": INTS_POSITIVE_BAD[::3], "padding": PADDING_BAD[::3],
+                          "dilation": INTS_POSITIVE_BAD[1::3], "groups": INT_BAD + POSITIVE_BAD,
+                          "layout": (LAYOUT_BAD + NEEDS_CHANNELS_BAD)[::2]}
+# Layers whose kernel_size is a tuple that sets the spatial rank (nnx, Equinox).
+_TUPLE_KERNEL_SIZE_BAD = [
+    (3, TypeError, r"kernel_size must be a tuple with one size per spatial axis, such as "
+     r"\(3, 3\) .* got 3"),
+    ("33", TypeError, r"kernel_size must be a tuple .* got '33'"),
+    ((3, 0), ValueError, r"kernel_size must be a positive int, got 0"),
+    ((3, 1.5), TypeError, r"kernel_size must be an int, got 1.5")]
+_TUPLE_LAYOUT_BAD = LAYOUT_BAD[:3] + [
+    ("NHW", ValueError, r"layout must contain a channel axis 'C', got 'NHW'"),
+    ("NDHWC", ValueError, r"layout must have 2 spatial axes, got 'NDHWC' with 3"),
+    ("NH1C", ValueError, r"layout must be ASCII letters"),
+    ("NHHC", ValueError, r"layout must use each letter once")]
+
+# The layers of jaxup.flax, jaxup.nnx, jaxup.haiku and jaxup.equinox: built and applied to X
+# once.
 LAYER_ENTRIES: dict[str, Entry] = {
     # Flax freezes module attributes: a list arrives as a tuple, a dict as a FrozenDict.
     "flax.ConvTranspose": Entry(
@@ -672,6 +711,28 @@ LAYER_ENTRIES: dict[str, Entry] = {
         _haiku_conv_transpose, dict(output_channels=4, kernel_size=3),
         {"output_channels": INT_BAD + POSITIVE_BAD, "kernel_size": INTS_POSITIVE_BAD,
          "with_bias": BOOL_BAD, **_LAYER_OPTIONS}),
+    # UpsampleConv hands factor, padding, dilation, groups and layout to upsample_conv: a
+    # sample of each, as above.
+    "flax.UpsampleConv": Entry(
+        _linen_upsample_conv, dict(features=4, kernel_size=3, factor=2),
+        {"features": INT_BAD + POSITIVE_BAD, "kernel_size": INTS_POSITIVE_BAD,
+         "use_bias": _without(BOOL_BAD, {}, []), **_UPSAMPLE_CONV_OPTIONS,
+         "padding": _without(PADDING_BAD, ["a", "b"])[::3]}),
+    "nnx.UpsampleConv": Entry(
+        _nnx_upsample_conv, dict(in_features=2, out_features=4, kernel_size=(3, 3), factor=2),
+        {"in_features": INT_BAD + POSITIVE_BAD, "out_features": INT_BAD + POSITIVE_BAD,
+         "kernel_size": _TUPLE_KERNEL_SIZE_BAD, "use_bias": BOOL_BAD, **_UPSAMPLE_CONV_OPTIONS,
+         "layout": _TUPLE_LAYOUT_BAD}),
+    "haiku.UpsampleConv": Entry(
+        _haiku_upsample_conv, dict(output_channels=4, kernel_size=3, factor=2),
+        {"output_channels": INT_BAD + POSITIVE_BAD, "kernel_size": INTS_POSITIVE_BAD,
+         "with_bias": BOOL_BAD, **_UPSAMPLE_CONV_OPTIONS}),
+    "equinox.UpsampleConv": Entry(
+        _equinox_upsample_conv,
+        dict(in_features=2, out_features=4, kernel_size=(3, 3), factor=2),
+        {"in_features": INT_BAD + POSITIVE_BAD, "out_features": INT_BAD + POSITIVE_BAD,
+         "kernel_size": _TUPLE_KERNEL_SIZE_BAD, "use_bias": BOOL_BAD, **_UPSAMPLE_CONV_OPTIONS,
+         "layout": _TUPLE_LAYOUT_BAD}),
     "UpsampleNearest": Entry(_stateless("UpsampleNearest", X), dict(factor=2),
                              {"factor": INTS_POSITIVE_BAD, "layout": LAYOUT_BAD}),
     "BedOfNails": Entry(_stateless("BedOfNails", X), dict(factor=2),

@@ -112,6 +112,26 @@ CASES = [
          lambda dt: (_rand((2, 3, 2, 2), dt), _ints((2, 3, 2, 2), 15)), (0,), 0),
     Case("kernel_from_torch", jaxup.kernel_from_torch,
          lambda dt: (_rand((4, 3, 2, 3), dt),), (0,), 0),
+    Case("upsample_conv fused",
+         lambda x, k: jaxup.upsample_conv(x, k, 2, padding=1, fused=True),
+         lambda dt: (_rand((2, 3, 4, 2), dt), _rand((3, 3, 2, 3), dt, 1)), (0, 1), 0),
+    Case("upsample_conv 1-D unfused groups 2",
+         lambda x, k: jaxup.upsample_conv(x, k, 3, groups=2, fused=False),
+         lambda dt: (_rand((2, 5, 4), dt), _rand((3, 2, 4), dt, 1)), (0, 1), 0),
+    Case("upfirdn up 2 down 3",
+         lambda x, f: jaxup.upfirdn(x, f, up=2, down=3, padding=1),
+         lambda dt: (_rand((2, 7, 6, 2), dt), _rand((4, 3), dt, 1)), (0, 1), 0),
+    Case("blur_upsample", lambda x: jaxup.blur_upsample(x, 2),
+         lambda dt: (_rand((2, 4, 5, 2), dt),), (0,), 0),
+    Case("blur_pool", lambda x: jaxup.blur_pool(x, 2, layout="NCW"),
+         lambda dt: (_rand((2, 2, 9), dt),), (0,), 0),
+    Case("scale_and_translate", lambda x: jaxup.scale_and_translate(
+        x, (7, 5), scale=(1.7, 1.2), translation=(0.3, -0.5), method="linear"),
+         lambda dt: (_rand((2, 4, 4, 2), dt),), (0,), 0),
+    Case("grid_sample", lambda x, g: jaxup.grid_sample(x, g),
+         lambda dt: (_rand((2, 4, 5, 2), dt), _rand((2, 3, 3, 2), dt, 1) * 0.8), (0, 1), 0),
+    Case("affine_grid", lambda t: jaxup.affine_grid(t, (2, 3, 4, 1)),
+         lambda dt: (_rand((2, 2, 3), dt),), (0,), 0),
     Case("indices_to_tf", lambda i: jaxup.indices_to_tf(i, (6, 4), include_batch_in_index=True),
          lambda dt: (_ints((2, 3, 2, 2), 24),), (), None),
     Case("indices_from_tf", lambda i: jaxup.indices_from_tf(i, (6, 4)),
@@ -123,7 +143,8 @@ CASES = [
 ]
 
 # Public names that build no array program (static size formulas, layout parsing).
-NOT_PROGRAMS = {"Layout", "parse_layout", "conv_output_size", "conv_transpose_output_size"}
+NOT_PROGRAMS = {"Layout", "parse_layout", "conv_output_size", "conv_transpose_output_size",
+                "icnr"}  # icnr returns an initializer, not an array program
 
 
 def programs(case: Case, dtype):

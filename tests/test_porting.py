@@ -95,6 +95,7 @@ def test_one_loader_per_framework_reproduces_every_supported_module(name):
       torch.nn.Conv2d(4, 2, (3, 2), padding="same", padding_mode="reflect", dilation=2),
       torch.nn.Conv2d(4, 2, 3, padding=2, padding_mode="replicate", bias=False),
       torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1),
+      torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(4, 3, 3, padding=1)),
       torch.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
       torch.nn.Upsample(size=(5, 9)),
       torch.nn.PixelShuffle(2),

@@ -132,55 +132,6 @@ def default_conv_kernel_init():
       1.0, "fan_in", "truncated_normal", in_axis=-2, out_axis=-1)
 
 
-def torch_upsample_conv_config(upsample: Any, conv: Any) -> dict:
-  """The jaxup arguments and weights of PyTorch's ``Upsample`` followed by ``Conv{1,2,3}d``.
-
-  Args:
-    upsample: a ``torch.nn.Upsample`` with ``mode="nearest"`` and an integer
-      ``scale_factor``, or the factor itself (an int or one per spatial axis).
-    conv: a ``torch.nn.Conv1d/2d/3d`` with stride 1 and ``padding_mode="zeros"``.
-
-  Returns:
-    A dict with ``in_features``, ``features``, ``kernel_size``, ``factor``, ``padding``,
-    ``dilation``, ``groups``, ``use_bias``, ``kernel`` (a jaxup kernel) and ``bias``.
-
-  Raises:
-    TypeError: if ``conv`` is not a PyTorch convolution.
-    ValueError: for a non-nearest or non-integer upsampling, a strided convolution or a padding
-      mode other than ``"zeros"``.
-  """
-  if getattr(conv, "transposed", True) or not hasattr(conv, "weight"):
-    raise TypeError(
-        f"conv must be a torch.nn.Conv1d/2d/3d module, got {type(conv).__name__}")
-  n = len(conv.kernel_size)
-  if hasattr(upsample, "scale_factor"):
-    if upsample.mode != "nearest" or upsample.scale_factor is None:
-      raise ValueError(
-          "upsample must be torch.nn.Upsample(scale_factor=..., mode='nearest'), got "
-          f"mode={upsample.mode!r}, scale_factor={upsample.scale_factor!r}")
-    scale = upsample.scale_factor
-    scale = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * n
-    if any(float(s) != int(s) for s in scale):
-      raise ValueError(f"upsample's scale_factor must be an integer, got {upsample.scale_factor!r}")
-    factor = tuple(int(s) for s in scale)
-  else:
-    factor = checks.ints(upsample, n, "upsample")
-  if any(s != 1 for s in conv.stride):
-    raise ValueError(f"conv must have stride 1, got stride={tuple(conv.stride)}")
-  if conv.padding_mode != "zeros":
-    raise ValueError(f"conv must have padding_mode='zeros', got {conv.padding_mode!r}")
-  padding = conv.padding
-  padding = padding.upper() if isinstance(padding, str) else tuple(padding)
-  bias = None
-  if conv.bias is not None:
-    bias = jnp.asarray(conv.bias.detach().cpu().numpy())
-  return dict(
-      in_features=conv.in_channels, features=conv.out_channels,
-      kernel_size=tuple(conv.kernel_size), factor=factor, padding=padding,
-      dilation=tuple(conv.dilation), groups=conv.groups, use_bias=bias is not None,
-      kernel=kernel_from_torch(conv.weight), bias=bias)
-
-
 class StatelessLayer:
   """A jaxup function with its options bound: a layer without parameters.
 

@@ -34,6 +34,8 @@ _HOST_LAYERS = {
     "GroupNorm": "GroupNorm", "LayerNorm": "LayerNorm", "Linear": "Linear",
 }
 SUPPORTED = tuple(sorted({**_JAXUP_LAYERS, **_HOST_LAYERS}))
+# Read as one fused layer: Sequential(Upsample(scale_factor=<int>, mode="nearest"), Conv{1,2,3}d).
+UPSAMPLE_CONV = "Sequential(Upsample, Conv{1,2,3}d)"
 
 # PyTorch's interpolate modes: (jaxup method, the input rank the mode requires or None).
 _INTERPOLATE_MODES = {
@@ -68,7 +70,8 @@ class TorchLayer:
 
   Attributes:
     kind: the layer that reproduces it: a jaxup layer (``"Conv"``, ``"ConvTranspose"``,
-      ``"Resize"``, ``"PixelShuffle"``, ``"PixelUnshuffle"``, ``"MaxPool"``, ``"MaxUnpool"``) or
+      ``"UpsampleConv"``, ``"Resize"``, ``"PixelShuffle"``, ``"PixelUnshuffle"``,
+      ``"MaxPool"``, ``"MaxUnpool"``) or
       a host framework's own (``"BatchNorm"``, ``"GroupNorm"``, ``"LayerNorm"``, ``"Linear"``).
     options: the layer's options in jaxup's spelling (for norms: ``num_features``, ``eps``,
       ``momentum`` as PyTorch gives them, ``num_groups``, ``normalized_shape``).
@@ -83,20 +86,24 @@ class TorchLayer:
 
 
 def describe(module: Any) -> TorchLayer:
-  """Reads a supported ``torch.nn`` module (see :data:`SUPPORTED`).
+  """Reads a supported ``torch.nn`` module (see :data:`SUPPORTED`), or a
+  ``Sequential(Upsample, Conv{1,2,3}d)`` as one ``UpsampleConv``.
 
   Raises:
     TypeError: for anything else, listing what is supported.
     ValueError: for a configuration jaxup cannot reproduce (a BatchNorm without running
-      statistics or with a cumulative average).
+      statistics or with a cumulative average, an upsampling before a convolution that is not
+      nearest by an integer factor).
   """
   name = type(module).__name__
+  if name == "Sequential" and checks.is_torch_module(module) and _is_upsample_conv(module):
+    return _describe_upsample_conv(*module)
   if not checks.is_torch_module(module) or name not in SUPPORTED:
     if checks.is_torch_tensor(module):
       raise TypeError("from_torch takes a torch.nn module, got a torch.Tensor; for a bare "
                       "weight use jaxup.kernel_from_torch(weight)")
-    raise TypeError(f"module must be one of torch.nn.{', '.join(SUPPORTED)}, got "
-                    f"{checks.describe(module)}")
+    raise TypeError(f"module must be one of torch.nn.{', '.join(SUPPORTED)} or "
+                    f"{UPSAMPLE_CONV}, got {checks.describe(module)}")
   if name.startswith(("Conv", "ConvTranspose")):
     return _describe_conv(module)
   if name.startswith("Upsampl"):
@@ -138,6 +145,48 @@ def _describe_conv(module) -> TorchLayer:
   if module.bias is not None:
     weights["bias"] = to_array(module.bias, "bias")
   return TorchLayer("ConvTranspose" if transposed else "Conv", options, weights)
+
+
+def _is_upsample_conv(module) -> bool:
+  """Whether ``module`` is a ``Sequential`` of an upsampling and a convolution (the pair
+  :func:`_describe_upsample_conv` reads, or refuses with a reason)."""
+  children = list(module)
+  return (len(children) == 2
+          and type(children[0]).__name__ in ("Upsample", "UpsamplingNearest2d",
+                                             "UpsamplingBilinear2d")
+          and type(children[1]).__name__ in ("Conv1d", "Conv2d", "Conv3d"))
+
+
+def _describe_upsample_conv(upsample, conv) -> TorchLayer:
+  """``Sequential(Upsample(scale_factor=s, mode="nearest"), Conv{1,2,3}d)`` as an
+  ``UpsampleConv``: the convolution's weights, the upsampling's integer factor."""
+  n = len(conv.kernel_size)
+  what = f"{UPSAMPLE_CONV} as an UpsampleConv"
+  if upsample.mode != "nearest" or upsample.scale_factor is None:
+    raise ValueError(
+        f"{what} needs Upsample(scale_factor=<int>, mode='nearest'), got "
+        f"mode={upsample.mode!r}, size={upsample.size!r}, "
+        f"scale_factor={upsample.scale_factor!r}; load the two modules one by one instead")
+  scale = upsample.scale_factor
+  scale = tuple(scale) if isinstance(scale, (tuple, list)) else (scale,) * n
+  if len(scale) != n or any(float(s) != int(s) or int(s) < 1 for s in scale):
+    raise ValueError(f"{what} needs an integer scale_factor per spatial axis, got "
+                     f"scale_factor={upsample.scale_factor!r}; load the two modules one by one "
+                     "instead")
+  if any(s != 1 for s in conv.stride):
+    raise ValueError(f"{what} needs a convolution with stride 1, got "
+                     f"stride={tuple(conv.stride)}; load the two modules one by one instead")
+  if conv.padding_mode != "zeros":
+    raise ValueError(f"{what} needs padding_mode='zeros', got {conv.padding_mode!r}; load the "
+                     "two modules one by one instead")
+  spec = _describe_conv(conv)
+  options = spec.options
+  options.pop("stride")
+  options.pop("padding_mode")
+  if not isinstance(options["padding"], str):
+    options["padding"] = tuple(options["padding"])
+  options["factor"] = tuple(int(s) for s in scale)
+  return TorchLayer("UpsampleConv", options, spec.weights)
 
 
 def _describe_host_layer(module, name) -> TorchLayer:
@@ -287,6 +336,22 @@ def convert_for(leaf_name: str, value: jax.Array, target_shape, key: str) -> jax
   return value
 
 
+def fused_path(path: str, targets: Mapping[str, Any]) -> str:
+  """The model path a PyTorch module path fills: itself, or for ``"up.1"`` absent from the
+  model, ``"up"`` where the model has it.
+
+  An ``UpsampleConv`` named ``up`` holds what PyTorch spells
+  ``up = Sequential(Upsample(...), Conv2d(...))``: the convolution's weights are
+  ``up.1.weight`` and ``up.1.bias`` (the upsampling has none).
+  """
+  if path in targets:
+    return path
+  parent, _, last = path.rpartition(".")
+  if last == "1" and parent in targets:
+    return parent
+  return path
+
+
 def match_state_dict(
     state_dict: Mapping[str, Any],
     targets: Mapping[str, Mapping[str, Any]],
@@ -310,16 +375,21 @@ def match_state_dict(
   if not isinstance(state_dict, Mapping):
     raise TypeError(f"state_dict must be a mapping such as module.state_dict(), got "
                     f"{checks.describe(state_dict)}")
-  filled, unused = {}, []
+  filled, sources, unused = {}, {}, []
   for key, tensor in state_dict.items():
     path, attr = split_key(key)
     if attr in IGNORED_ATTRS:
       continue
+    path = fused_path(path, targets)
     leaves = targets.get(path, {})
     leaf = next((n for n in TORCH_ATTRS.get(attr, ()) if n in leaves), None)
     if leaf is None:
       unused.append(key)
       continue
+    if (path, leaf) in sources:
+      raise ValueError(f"state_dict[{sources[(path, leaf)]!r}] and state_dict[{key!r}] both "
+                       f"fill {f'{path}.{leaf}' if path else leaf!r}")
+    sources[(path, leaf)] = key
     filled[(path, leaf)] = convert_for(leaf, to_array(tensor, key), leaves[leaf], key)
   missing = [f"{p}.{n}" if p else n for p, names in targets.items() for n in names
              if (p, n) not in filled]
