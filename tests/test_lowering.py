@@ -228,11 +228,24 @@ def test_vmap_over_inputs_kernels_or_both_equals_a_loop(low):
 
 
 def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
-  def geom(size, k=3, s=1):
-    return lowering.Geometry(sizes=size, out_sizes=size, kernel_sizes=(k,) * len(size),
-                             strides=(s,) * len(size), lows=(k // 2,) * len(size),
-                             dilations=(1,) * len(size), groups=1)
+  def geom(size, k=3, s=1, pad=None):
+    # pad=None: padded by k - 1 in all (SAME-like); else by pad on each side.
+    lo = (k - 1) // 2 if pad is None else pad
+    total = k - 1 if pad is None else 2 * pad
+    return lowering.Geometry(sizes=size, out_sizes=tuple((n + total - k) // s + 1 for n in size),
+                             kernel_sizes=(k,) * len(size), strides=(s,) * len(size),
+                             lows=(lo,) * len(size), dilations=(1,) * len(size), groups=1)
   use = lowering._use_matmul
+  assert geom((64, 64), k=4, s=2).highs() == (1, 1)  # the stride drops one row
+  assert geom((32, 32), k=2, pad=1).out_sizes == (33, 33)
+  # Padded beyond the kernel's span: the kernel gradient and the transpose take matrix
+  # products, the convolution stays on XLA.
+  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", kernel_grad=True)
+  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", transpose=True)
+  assert not use(geom((32, 32), k=2, pad=1), "auto", "cpu")
+  assert use(geom((32, 32), k=3, pad=2), "auto", "cpu", kernel_grad=True)
+  assert not use(geom((32, 32), k=3, pad=1), "auto", "cpu", kernel_grad=True)
+  assert not use(geom((32, 32), k=2, pad=1), "auto", "cuda", kernel_grad=True)
   assert use(geom((2, 4)), "auto", "cpu")
   assert use(geom((4, 4)), "auto", "cpu")
   assert not use(geom((8, 8)), "auto", "cpu")

@@ -98,11 +98,12 @@ def conv(
       is channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
     precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
     lowering: how the convolution is computed, ``"auto"``, ``"xla"`` or ``"matmul"`` (any
-      case). ``"xla"`` is ``lax.conv_general_dilated``; ``"matmul"`` is an im2col of static
-      strided slices and one matrix product. ``"auto"`` picks ``"matmul"`` on CPU when every
+      case). ``"xla"`` is ``lax.conv_general_dilated``; ``"matmul"`` is an im2col (one gather at
+      static positions) and one matrix product. ``"auto"`` picks ``"matmul"`` on CPU when every
       image has at most 16 output positions (where XLA:CPU's convolution is slow: 3x3 512->512
       on a 2x4 image is about 50x slower than the product) or the windows do not overlap
-      (``prod(K) <= prod(stride)``, 1x1 kernels included), and ``"xla"`` otherwise and on GPU
+      (``prod(K) <= prod(stride)``, 1x1 kernels included; for the gradients also when the
+      padding exceeds the kernel's span), and ``"xla"`` otherwise and on GPU
       and TPU; the choice is made from static shapes when the program is lowered for its
       platform. Results differ only by float rounding.
 

@@ -23,11 +23,13 @@ Lowerings (the ``lowering`` keyword of :func:`jaxup.conv` and :func:`jaxup.conv_
 * ``"xla"``: ``lax.conv_general_dilated``; the transpose sub-pixel around a stride-1 XLA
   convolution; the kernel gradient by JAX's rule for the kernel (which dilates the cotangent
   used as a kernel, never the input);
-* ``"matmul"``: an im2col made of static strided slices of the padded input and one
+* ``"matmul"``: an im2col (one gather of the padded input at static positions) and one
   ``dot_general`` (the kernel gradient the same with the operands' roles exchanged); the
   transpose as col2im: one ``dot_general`` and an overlap-add of ``lax.pad`` slabs;
 * ``"auto"``: on CPU, ``"matmul"`` when every image has at most 16 output positions or the
-  windows barely overlap (``prod(K) <= prod(s)``; for the transpose ``<= 2.25 prod(s)``), else
+  windows barely overlap (``prod(K) <= prod(s)``; for the transpose ``<= 2.25 prod(s)``), and
+  for the transpose and the kernel gradient also when some axis is padded by more than the
+  kernel's span, else
   ``"xla"``; ``"xla"`` on every other platform. The rule is applied when the program is
   lowered for its platform (the CPU lowering and the default lowering differ).
 
@@ -84,6 +86,33 @@ _MATMUL_MAX_POSITIONS = 16
 # col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
 # overlap or the spatial extent is small.
 _COL2IM_MAX_OVERLAP = 2.25
+# The input gradient of a stride-2 convolution at (8, 64, 64, 64)->64, ms per call, alternated
+# (4 rounds, loaded 2 cores): jax.grad of lax.conv_general_dilated (an input-dilated XLA
+# convolution) / col2im / sub-pixel / sub-pixel with im2col / one stride-1 XLA convolution per
+# output phase over only that phase's taps:
+#   k3 s2 p1: 9.9 / 10.0 / 12.0 / 17.5 / 9.0    k4 s2 p1: 21.4 / 14.1 / 7.5 / 11.7 / 9.7
+#   k2 s2 ->128: 5.8 / 3.6 / 7.0 / 5.6 / 9.8
+# The per-phase form (9 instead of 16 tap products for k3 s2) is within noise of col2im and of
+# XLA's own gradient there, so it is not used; k3 s2 runs at about 65 GFLOP/s in every form.
+# The kernel gradient is a convolution of x with the cotangent y as its window. When padding
+# exceeds the kernel's span (lo + hi > d (K - 1), so the output is larger than the input at
+# stride 1), that window overhangs x and XLA:CPU's convolution is pathologically slow. Kernel
+# gradient, XLA time / im2col time, alternated, 3 rounds on 2 shared cores (load ~5):
+#   2x2 pad 1 (8, 32, 32, 64)->256 (upsample_conv's polyphase kernel): 82x, 101x;
+#   2x2 pad 1 ->128: 33x, 54x;  ->64: 16x;  (8, 16, 16, 64)->256: 54x;  (1, 32, 32, 64)->256: 68x;
+#   3x3 pad 2 (8, 32, 32, 64)->64: 5.9x, 11x.
+# Without the overhang XLA is as fast or faster: 3x3 pad 1 (8, 64, 64, 64)->64: 0.2-0.3x,
+# (8, 32, 32, 64)->64: 0.36x, (8, 32, 32, 128)->256: 0.49x, 4x4 s2 (8, 64, 64, 64)->128: 0.5x;
+# 2x2 pad 0 ->256: 2.0-2.5x but ->64: 0.47x (kept on XLA). Padding x explicitly and handing
+# XLA a padding-free kernel gradient removes most of the pathology (58 ms against 2376 ms) but
+# stays 1.6-2.5x slower than im2col there and is slower than XLA's own padding elsewhere.
+# The transpose in x of such a convolution (sub-pixel: a stride-1 XLA convolution that crops)
+# is slower than col2im too, sub-pixel time / col2im time, same run:
+#   2x2 pad 1 (8, 32, 32, 64)->256: 2.4x, (8, 16, 16, 128)->512: 1.5x, ->64: 1.0x;
+#   3x3 pad 2 (8, 32, 32, 64)->64: 1.9x, (8, 32, 32, 128)->256: 1.8x;
+# while the forward convolution stays on XLA (3x3 pad 2: XLA 5x faster than im2col).
+# Together this is upsample_conv's polyphase convolution (nearest 2x then a 3x3 SAME conv is
+# a 2x2-tap convolution padded by 1 on each side).
 
 _CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
@@ -127,15 +156,23 @@ class Geometry(NamedTuple):
     return tuple(p - lo - n for p, lo, n in zip(self.padded_sizes(), self.lows, self.sizes))
 
 
+def _pads_beyond_kernel(geom: Geometry) -> bool:
+  """Whether some axis is padded by more than the kernel's span, ``lo + hi > d (K - 1)``."""
+  return any(lo + hi > d * (k - 1) for lo, hi, d, k in
+             zip(geom.lows, geom.highs(), geom.dilations, geom.kernel_sizes))
+
+
 def _use_matmul(geom: Geometry, lowering: str, platform: Optional[str], *,
-                transpose: bool = False) -> bool:
-  """The dispatch rule, for the convolution and its kernel gradient (``transpose=False``) or
-  its transpose in ``x`` (matmul there is col2im; otherwise sub-pixel).
+                transpose: bool = False, kernel_grad: bool = False) -> bool:
+  """The dispatch rule, for the convolution (both flags off), its transpose in ``x``
+  (``transpose``: matmul there is col2im; otherwise sub-pixel) or its kernel gradient.
 
   On CPU, matrix products when every image has at most ``_MATMUL_MAX_POSITIONS`` output
   positions, or when the windows barely overlap: ``prod(K) <= prod(s)`` (im2col is then a
   relayout, 1x1 kernels included), ``prod(K) <= _COL2IM_MAX_OVERLAP * prod(s)`` for the
-  transpose. Elsewhere XLA's convolution (sub-pixel for the transpose).
+  transpose; for the transpose and the kernel gradient also when some axis is padded by more
+  than the kernel's span (see ``_pads_beyond_kernel``). Elsewhere XLA's convolution
+  (sub-pixel for the transpose).
   """
   if lowering != "auto":
     return lowering == "matmul"
@@ -143,7 +180,8 @@ def _use_matmul(geom: Geometry, lowering: str, platform: Optional[str], *,
     return False
   overlap = math.prod(geom.kernel_sizes) / math.prod(geom.strides)
   return (math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS
-          or overlap <= (_COL2IM_MAX_OVERLAP if transpose else 1))
+          or overlap <= (_COL2IM_MAX_OVERLAP if transpose else 1)
+          or ((transpose or kernel_grad) and _pads_beyond_kernel(geom)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,22 +196,31 @@ def _pad_to_windows(x: jax.Array, geom: Geometry) -> jax.Array:
   return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
-def _taps(xp: jax.Array, geom: Geometry) -> list:
-  """The ``prod(K)`` strided views ``[N, *O, C]`` of the padded input, tap-major order."""
-  views = []
-  for tap in itertools.product(*(range(k) for k in geom.kernel_sizes)):
-    starts = [0] + [t * d for t, d in zip(tap, geom.dilations)] + [0]
-    limits = ([xp.shape[0]] + [b + (o - 1) * s + 1 for b, o, s in
-                               zip(starts[1:], geom.out_sizes, geom.strides)] + [xp.shape[-1]])
-    views.append(lax.slice(xp, starts, limits, (1, *geom.strides, 1)))
-  return views
+def _window_indices(geom: Geometry, padded: tuple) -> np.ndarray:
+  """``[prod(O) * prod(K)]`` flat positions in the padded extent, output-major then tap."""
+  grids = np.meshgrid(*(np.arange(o) * s for o, s in zip(geom.out_sizes, geom.strides)),
+                      *(np.arange(k) * d for k, d in zip(geom.kernel_sizes, geom.dilations)),
+                      indexing="ij")
+  n = geom.num_spatial
+  coords = [grids[a] + grids[n + a] for a in range(n)]
+  return np.ravel_multi_index(coords, padded).astype(np.int32).ravel()
 
 
 def _im2col(x: jax.Array, geom: Geometry) -> jax.Array:
-  """``[N, *O, T, g, C_in // g]``: every tap's view of the padded input, stacked."""
-  views = _taps(_pad_to_windows(x, geom), geom)
-  cols = views[0][..., None, :] if len(views) == 1 else jnp.stack(views, axis=-2)
-  return cols.reshape(*cols.shape[:-1], geom.groups, cols.shape[-1] // geom.groups)
+  """``[N, *O, T, g, C_in // g]``: every tap's view of the padded input, stacked.
+
+  One gather of whole channel rows at static positions. The same columns as ``prod(K)``
+  strided slices and a stack run as fast, but XLA:CPU compiles each slice as its
+  own kernel: 0.3-1.9 s against 0.05-0.12 s for the gather, a kernel-4 stride-2 training step
+  of a DCGAN generator spending most of its compile time there.
+  """
+  xp = _pad_to_windows(x, geom)
+  batch, channels = xp.shape[0], xp.shape[-1]
+  padded = xp.shape[1:-1]
+  flat = xp.reshape(batch, math.prod(padded), channels)
+  cols = flat.at[:, _window_indices(geom, padded)].get(mode="promise_in_bounds")
+  t = math.prod(geom.kernel_sizes)
+  return cols.reshape(batch, *geom.out_sizes, t, geom.groups, channels // geom.groups)
 
 
 def _conv_matmul(x, w, geom, precision):
@@ -235,7 +282,7 @@ def _kernel_grad_xla(x, y, geom, precision):
 
 
 def _kernel_grad_impl(x, y, *, geom, lowering, precision, platform=None):
-  if _use_matmul(geom, lowering, platform):
+  if _use_matmul(geom, lowering, platform, kernel_grad=True):
     return _kernel_grad_matmul(x, y, geom, precision)
   return _kernel_grad_xla(x, y, geom, precision)
 

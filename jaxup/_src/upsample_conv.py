@@ -145,8 +145,9 @@ def upsample_conv(
       ``"auto"`` (any case) to choose from the shapes as above; the result is the same up to
       float rounding.
     lowering: how the convolution itself is computed, ``"auto"``, ``"xla"`` or ``"matmul"``, as
-      in :func:`jaxup.conv`. ``"auto"`` computes the polyphase convolution with matrix
-      products on CPU: XLA:CPU's kernel gradient of the phase kernels is 25-40x slower.
+      in :func:`jaxup.conv`. With ``"auto"`` on CPU the polyphase convolution's gradients
+      use matrix products (it is padded beyond its kernel's span, where XLA:CPU's kernel
+      gradient is 25-100x slower) and its forward pass XLA's convolution.
 
   Returns:
     The upsampled convolution in the layout of ``x``, dtype ``result_type(x, kernel)``.
@@ -215,11 +216,6 @@ def upsample_conv(
     sub = jnp.transpose(sub, (*taps_axes, 2 * n, 2 * n + 1, *phase_axes))
     order = "CRD"
   sub = sub.reshape(*taps, in_per_group, c_out * math.prod(factors))
-  if lowering == "auto" and jax.default_backend() == "cpu":
-    # XLA:CPU's kernel gradient of this few-tap, prod(factor)-times-wider kernel is 25-40x
-    # slower than the matrix-product form (a training step at (8, 32, 32, 64): 5.2 s against
-    # 0.21 s), while the forward passes take the same time.
-    lowering = "matmul"
   y = conv(x, sub, padding=low_pads, groups=groups, layout=layout, precision=precision,
            lowering=lowering)
   y = pixel_shuffle(y, factors, order=order, layout=layout)
