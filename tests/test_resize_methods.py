@@ -351,6 +351,6 @@ def test_errors():
     scale_and_translate(x, 8, scale=2.0, translation="left", method="linear")
   with pytest.raises(TypeError, match="Resize: resize\\(\\): missing a required argument: "
                      "'method'; resize has no default method"):
-    Resize(2)
+    Resize(size=2)
   with pytest.raises(TypeError, match="resize takes method=, not mode="):
     Resize(scale=2, mode="nearest")
