@@ -44,6 +44,14 @@ from _timing import (Candidate, Case, channels_last_view, kernel_view,  # noqa: 
 from bench_conv import lax_conv, lax_conv_transpose, lax_upsample_conv  # noqa: E402
 
 GROUP = "blocks"
+# Gradients through ReLUs are discontinuous at zero: float32 rounding that differs between two
+# correct formulations can flip one activation's sign, and that one unit's cotangent then moves
+# the earlier kernels' gradients by about 1/sqrt(units) of their size. (Measured: in the DCGAN
+# generator at batch 8, the matrix-product lowering of its fourth layer flips one of 524288
+# activations against float64, where XLA's convolution flips none, and the first kernel's
+# gradient moves by 2.1e-3; the same layer's VJP on the same data alone agrees with float64
+# to 4e-7.) Training steps are therefore compared at 1e-2.
+TRAIN_TOLERANCE = 1e-2
 
 
 class JaxupOps:
@@ -177,7 +185,8 @@ def _block_cases(name, block, kernels, inputs, modes=("forward", "train"), toler
           grads = torch.autograd.grad(loss, ws)
           return loss, [kernel_view(g) for g in grads]
       cands.append(Candidate("torch", call, framework="torch"))
-    cases.append(Case(name, GROUP, mode, cands, "lax", tolerance=tolerance))
+    cases.append(Case(name, GROUP, mode, cands, "lax",
+                      tolerance=tolerance if mode == "forward" else TRAIN_TOLERANCE))
   return cases
 
 
