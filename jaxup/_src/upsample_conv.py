@@ -125,7 +125,9 @@ def upsample_conv(
   sizes). On XLA:CPU with a 3x3 kernel at factor 2 the polyphase form is 2-4x faster from 256
   positions on (``(1, 16, 16, C)``, ``(8, 8, 8, C)``, ``(8, 32, 32, C)``) and slower on tiny
   inputs (``(1, 2..8, 2..8, C)``), where building its ``prod(factor)`` phase kernels costs
-  more than the convolution.
+  more than the convolution. On GPUs ``"auto"`` runs the unfused pair: on an H100 the
+  polyphase training step at ``(1, 32, 32, 512)`` took 0.87 ms against 0.47 ms unfused, and
+  its forward pass at ``(8, 32, 32, 64)`` 0.155 ms against 0.136 ms.
 
   The operation is linear in ``x``; its transpose (``jax.linear_transpose``, the VJP in ``x``) is
   :func:`jaxup.conv_transpose` at stride 1 followed by sum pooling over ``factor`` blocks.
@@ -192,7 +194,9 @@ def upsample_conv(
 
   batch = 1 if lay.batch_axis is None else x.shape[lay.batch_axis]
   if fused == "auto":
-    fused = _polyphase_pays(batch, sizes, kernel_sizes, factors, dilations)
+    # Off the CPU, XLA fuses the unfused pair well and the polyphase form lost (see above).
+    fused = (jax.default_backend() == "cpu"
+             and _polyphase_pays(batch, sizes, kernel_sizes, factors, dilations))
   if not fused:
     return conv(upsample_nearest(x, factors, layout=layout), kernel, padding=pads,
                 dilation=dilations, groups=groups, layout=layout, precision=precision,
