@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import haiku as hk
 import jax
-import optax
 
 import jaxup.haiku
-from synthetic_shapes import arguments, train_segmentation
+from synthetic_shapes import arguments, fit
 
 
 def block(x, channels: int):
@@ -41,27 +40,7 @@ KEY = jax.random.key(0, impl="rbg")
 
 
 def main() -> None:
-  args = arguments(__doc__)
-  model = hk.without_apply_rng(hk.transform(segnet))
-  optimizer = optax.adam(3e-3)
-
-  def init(images):
-    params = jax.jit(model.init)(KEY, images)
-    return params, optimizer.init(params)
-
-  @jax.jit
-  def step(state, images, masks):
-    params, opt_state = state
-
-    def loss_fn(p):
-      return optax.sigmoid_binary_cross_entropy(model.apply(p, images), masks).mean()
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
-
-  predict = jax.jit(lambda state, images: model.apply(state[0], images))
-  train_segmentation("segnet_haiku", args, init, step, predict)
+  fit("segnet_haiku", arguments(__doc__), hk.without_apply_rng(hk.transform(segnet)), KEY)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import pathlib
 import time
 from typing import Callable
 
+import jax
 import numpy as np
+import optax
 
 
 def make_shapes(num: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,3 +126,28 @@ def save_loss_plot(losses, path: pathlib.Path, title: str) -> None:
   fig.savefig(path, dpi=100)
   plt.close(fig)
   print(f"loss plot: {path.resolve()}")
+
+
+def fit(name: str, args: argparse.Namespace, model, key) -> None:
+  """Trains ``model`` (anything with ``init(key, x)`` and ``apply(params, x)``: a Flax linen
+  module or a transformed Haiku function) with Adam on the sigmoid cross-entropy of its logits,
+  through :func:`train_segmentation`."""
+  optimizer = optax.adam(3e-3)
+
+  def init(images):
+    params = jax.jit(model.init)(key, images)
+    return params, optimizer.init(params)
+
+  @jax.jit
+  def step(state, images, masks):
+    params, opt_state = state
+
+    def loss_fn(p):
+      return optax.sigmoid_binary_cross_entropy(model.apply(p, images), masks).mean()
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  predict = jax.jit(lambda state, images: model.apply(state[0], images))
+  train_segmentation(name, args, init, step, predict)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 
 import jaxup
 import jaxup.flax
-from synthetic_shapes import arguments, train_segmentation
+from synthetic_shapes import arguments, fit
 
 
 class Block(nn.Module):
@@ -52,27 +51,7 @@ KEY = jax.random.key(0, impl="rbg")
 
 
 def main() -> None:
-  args = arguments(__doc__)
-  model = UNet()
-  optimizer = optax.adam(3e-3)
-
-  def init(images):
-    params = jax.jit(model.init)(KEY, images)
-    return params, optimizer.init(params)
-
-  @jax.jit
-  def step(state, images, masks):
-    params, opt_state = state
-
-    def loss_fn(p):
-      return optax.sigmoid_binary_cross_entropy(model.apply(p, images), masks).mean()
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
-
-  predict = jax.jit(lambda state, images: model.apply(state[0], images))
-  train_segmentation("unet_flax", args, init, step, predict)
+  fit("unet_flax", arguments(__doc__), UNet(), KEY)
 
 
 if __name__ == "__main__":
