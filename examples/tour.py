@@ -5,10 +5,10 @@
 
 Each section prints one technique's worked example (the small input, such as [[1, 2], [3, 4]],
 whose output the technique's docs page works out by hand) and shows the upsampler next to
-the downsampler it is the transpose of. The figure
-applies every upsampler to scikit-image's astronaut photograph (shipped with the package), shows
-the checkerboard of transposed convolutions against resize-convolution, a max-pool / max-unpool
-round trip, and each upsampler's adjoint applied to the full-resolution photograph.
+the downsampler it is the transpose of. The figure applies every upsampler to scikit-image's
+astronaut photograph (shipped with scikit-image), shows the checkerboard of transposed
+convolutions against resize-convolution, a max-pool / max-unpool round trip, and each
+upsampler's adjoint applied to the full-resolution photograph.
 """
 
 from __future__ import annotations
