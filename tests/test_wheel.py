@@ -77,3 +77,14 @@ def test_sdist_holds_the_sources_and_the_license(built):
   missing = sorted(expected - names)
   assert not missing, f"the sdist lacks {missing}"
   assert not [n for n in names if n.startswith(("benchmarks/", "docs/", "examples/"))]
+
+
+def test_pre_commit_runs_the_ruff_version_the_project_is_checked_with():
+  metadata = pytest.importorskip("importlib.metadata")
+  try:
+    installed = metadata.version("ruff")
+  except metadata.PackageNotFoundError:
+    pytest.skip("ruff is not installed")
+  config = (ROOT / ".pre-commit-config.yaml").read_text()
+  assert f"rev: v{installed}\n" in config, (
+      f"ruff {installed} is installed: set the ruff-pre-commit hook's rev to v{installed}")
