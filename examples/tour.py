@@ -1,12 +1,14 @@
-"""A tour of every upsampling technique in jaxup, on the seed's worked examples and a photograph.
+"""A tour of every upsampling technique in jaxup, on small hand-computed examples and a photograph.
 
   python examples/tour.py                 # prints the tables, writes ./tour.png
   python examples/tour.py --out fig.png   # writes the figure elsewhere
 
-Each section shows an upsampler next to the downsampler it is the transpose of. The figure
-applies every upsampler to scikit-image's astronaut photograph (shipped with the package), shows
-the checkerboard of transposed convolutions against resize-convolution, a max-pool / max-unpool
-round trip, and each upsampler's adjoint applied to the full-resolution photograph.
+Each section prints one technique's worked example (the small input, such as [[1, 2], [3, 4]],
+whose output the technique's docs page works out by hand) and shows the upsampler next to
+the downsampler it is the transpose of. The figure applies every upsampler to scikit-image's
+astronaut photograph (shipped with scikit-image), shows the checkerboard of transposed
+convolutions against resize-convolution, a max-pool / max-unpool round trip, and each
+upsampler's adjoint applied to the full-resolution photograph.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The tour (the README's first command) prints the seed's tables and writes its figure; the
+"""The tour (the README's first command) prints the worked examples and writes its figure; the
 figure's claims hold; the docs' copy of the figure is there and small."""
 
 import pathlib

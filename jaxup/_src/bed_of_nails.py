@@ -1,6 +1,6 @@
 """Bed-of-nails upsampling: every value in the top-left corner of its cell, zeros elsewhere.
 
-The seed's "bed of nails" is zero insertion: ``factor - 1`` zeros after every value along each
+"Bed of nails" is zero insertion: ``factor - 1`` zeros after every value along each
 spatial axis (``lax.pad``'s interior padding plus ``factor - 1`` trailing zeros), computed as
 nearest upsampling masked to the top-left corner of every cell. It is the transpose of strided
 subsampling ``x[::s]``, which keeps the top-left value of every cell.

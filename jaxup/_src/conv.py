@@ -122,7 +122,7 @@ def conv(
       dilated kernel larger than the padded input, or an unknown lowering.
 
   Example:
-    The seed's example: a (5, 5, 3) image and a (3, 3, 3) kernel at stride 1 give a 3x3 map.
+    A worked example: a (5, 5, 3) image and a (3, 3, 3) kernel at stride 1 give a 3x3 map.
 
     >>> import jax.numpy as jnp
     >>> import jaxup
@@ -294,7 +294,7 @@ def conv_transpose(
       ``output_size``, or an unknown lowering.
 
   Example:
-    The seed's example: a 2x2 input and a 2x2 kernel of fives at stride 1.
+    A worked example: a 2x2 input and a 2x2 kernel of fives at stride 1.
 
     >>> import jax.numpy as jnp
     >>> import jaxup

@@ -152,42 +152,20 @@ def max_unpool(
   r"""Max unpooling: zeros everywhere except each value of ``x`` at its index.
 
   ``[N, *I, C] -> [N, *O, C]`` for the default channels-last layout, where ``I`` are the
-  pooled spatial sizes and by default, along each spatial axis,
-
-  .. math::
-    O = (I - 1) s - p_{lo} - p_{hi} + k
-
-  with window ``k``, stride ``s`` and padding ``p`` of the max pooling being undone.
-  ``output_size`` picks another size strictly between ``O - s`` and ``O + s`` (for example
-  the exact size of the pooled input when it was not a multiple of the stride).
+  pooled spatial sizes and, along each spatial axis, :math:`O = (I - 1) s - p_{lo} - p_{hi} + k`
+  for the window ``k``, stride ``s`` and padding ``p`` of the max pooling being undone, or
+  ``output_size``, strictly within one stride of it.
 
   This matches ``torch.nn.functional.max_unpool{1,2,3}d`` and, after
-  ``jaxup.indices_from_onnx``, ONNX ``MaxUnpool``. ``indices`` are in PyTorch's format, as
-  ``max_pool(..., return_indices=True)`` returns them: for every (batch, channel) plane, the
-  flat row-major offset in the output's spatial extent (``y * W_out + x`` in 2-D).
+  ``jaxup.indices_from_onnx``, ONNX ``MaxUnpool``. ``indices`` are PyTorch's, as
+  ``max_pool(..., return_indices=True)`` returns them: the flat row-major offset in each
+  (batch, channel) plane of the output (``y * W_out + x`` in 2-D). With ``stride == window``
+  a value lands only inside its own window; with overlapping windows any in-range index is
+  honoured and the last of several values with one index wins; an index outside the output is
+  dropped (PyTorch raises). Which rule applies depends on the configuration, never on the
+  values of ``indices``. Linear in ``x``: the transpose is the gather at ``indices``.
 
-  Any indices give a deterministic result, decided by the static configuration alone (never
-  by the values of ``indices``, so a batch-sharded input stays sharded with no communication):
-
-  * Non-overlapping windows (``stride == window``, the default): each value lands at its
-    index when the index lies inside the value's own pooling window and inside the output, as
-    the indices of ``max_pool`` always do; any other index is dropped. This is one
-    elementwise pass over the output.
-  * Overlapping windows (``stride != window``): any index inside the output is honoured, as
-    in PyTorch. Several values with one index: the last in row-major order of ``x``'s plane
-    wins, as in PyTorch's CPU kernel (overlapping pooling windows produce such duplicates, all
-    carrying the same value). This is a scatter within each (batch, channel) plane.
-  * An index outside ``[0, prod(O))``, negative ones included, is dropped: its value
-    appears nowhere (PyTorch raises an error instead; nothing is checked inside ``jit``).
-
-  Indices name positions of the output's plane: when the pooled input's size differs from the
-  default output size (odd sizes, ``ceil_mode``), pass it as ``output_size``.
-
-  Unpooling is linear in ``x``: its transpose, and its gradient, is the gather of the
-  cotangent at ``indices``, the adjoint of gathering at the max pooling indices. (When
-  several values share an index, only the winner receives gradient: the exact derivative
-  of the result above, where PyTorch gives every one of them the gathered cotangent.)
-  ``indices`` get no gradient.
+  See ``docs/techniques/max_unpool.md`` for the rules in full and the index formats.
 
   Args:
     x: the pooled values ``[N, *I, C]`` (or as ``layout`` says), float or integer; the

@@ -1,6 +1,6 @@
 """Nearest-neighbour upsampling by an integer factor: every value repeated into a block.
 
-This is the seed's "K-nearest neighbours" upsampler: with factor ``s`` each input value fills
+Also called "K-nearest neighbours" upsampling: with factor ``s`` each input value fills
 an ``s x s`` block of the output. It is pure data movement, one ``broadcast_in_dim`` and one
 reshape, so its transpose is non-overlapping sum pooling: each block of the cotangent is
 summed back onto the value it came from.
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional
 
 import jax
-import jax.numpy as jnp
 from jax import lax
 
 from jaxup._src import checks
