@@ -88,12 +88,14 @@ def _check_grid(seed: int, count: int) -> None:
         gx, gw = vjp(ct)
         up = jaxup.conv_transpose(ct, w, output_size=sizes, lowering=low, **kw)
         out[low] = (y, gx, gw, up)
-      # Sub-pixel around im2col, which "auto" reaches only inside larger programs.
+      # The correlation forms around im2col, which "auto" reaches only inside larger programs.
       geom = lowering.Geometry(sizes, tuple(outs), k, s, tuple(lo for lo, _ in pads), d, groups)
       cl = (lambda a: jnp.moveaxis(a, 1, -1)) if channels_first else (lambda a: a)
-      up = lowering.correlate_transpose(cl(ct), w, geom, lowering="subpixel-matmul")
-      out["subpixel-matmul"] = (out["auto"][0], out["auto"][1], out["auto"][2],
-                                jnp.moveaxis(up, -1, 1) if channels_first else up)
+      forms = ("phases", "lax") + (("subpixel",) if all(v == 1 for v in d) else ())
+      for form in forms:
+        up = lowering.transpose_by(form, cl(ct), w, geom, inner="matmul")
+        out[form] = (out["auto"][0], out["auto"][1], out["auto"][2],
+                     jnp.moveaxis(up, -1, 1) if channels_first else up)
       return out
 
     xs, ws, cts = (jnp.asarray(move(x), dtype), jnp.asarray(w, dtype),
@@ -227,7 +229,7 @@ def test_vmap_over_inputs_kernels_or_both_equals_a_loop(low):
 # The dispatch rule and the keyword.
 
 
-def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
+def test_each_rule_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
   def geom(size, k=3, s=1, pad=None):
     # pad=None: padded by k - 1 in all (SAME-like); else by pad on each side.
     lo = (k - 1) // 2 if pad is None else pad
@@ -235,30 +237,38 @@ def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cp
     return lowering.Geometry(sizes=size, out_sizes=tuple((n + total - k) // s + 1 for n in size),
                              kernel_sizes=(k,) * len(size), strides=(s,) * len(size),
                              lows=(lo,) * len(size), dilations=(1,) * len(size), groups=1)
-  use = lowering._use_matmul
+  conv, transpose, kgrad = lowering.conv_rule, lowering.transpose_rule, lowering.kernel_grad_rule
   assert geom((64, 64), k=4, s=2).highs() == (1, 1)  # the stride drops one row
   assert geom((32, 32), k=2, pad=1).out_sizes == (33, 33)
   # Padded beyond the kernel's span: the kernel gradient and the transpose take matrix
   # products, the convolution stays on XLA.
-  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", kernel_grad=True)
-  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", transpose=True)
-  assert not use(geom((32, 32), k=2, pad=1), "auto", "cpu")
-  assert use(geom((32, 32), k=3, pad=2), "auto", "cpu", kernel_grad=True)
-  assert not use(geom((32, 32), k=3, pad=1), "auto", "cpu", kernel_grad=True)
-  assert not use(geom((32, 32), k=2, pad=1), "auto", "cuda", kernel_grad=True)
-  assert use(geom((2, 4)), "auto", "cpu")
-  assert use(geom((4, 4)), "auto", "cpu")
-  assert not use(geom((8, 8)), "auto", "cpu")
-  assert not use(geom((64, 64)), "auto", "cpu")
-  assert use(geom((64, 64), k=1), "auto", "cpu")  # one tap: a plain product
-  assert use(geom((64, 64), k=2, s=2), "auto", "cpu")  # disjoint windows: a relayout
-  assert not use(geom((64, 64), k=3, s=2), "auto", "cpu")
-  assert use(geom((64, 64), k=3, s=2), "auto", "cpu", transpose=True)  # col2im
-  assert not use(geom((64, 64), k=4, s=2), "auto", "cpu", transpose=True)  # sub-pixel
-  assert not use(geom((2, 4)), "auto", "cuda")
-  assert not use(geom((2, 4)), "auto", None)
-  assert use(geom((64, 64)), "matmul", "cuda")
-  assert not use(geom((2, 4)), "xla", "cpu")
+  assert kgrad(geom((32, 32), k=2, pad=1), "cpu") == "matmul"
+  assert transpose(geom((32, 32), k=2, pad=1), "cpu") == "col2im"
+  assert conv(geom((32, 32), k=2, pad=1), "cpu") == "xla"
+  assert kgrad(geom((32, 32), k=3, pad=2), "cpu") == "matmul"
+  assert kgrad(geom((32, 32), k=3, pad=1), "cpu") == "xla"
+  assert kgrad(geom((32, 32), k=2, pad=1), "cuda") == "xla"
+  assert conv(geom((2, 4)), "cpu") == "matmul"
+  assert conv(geom((4, 4)), "cpu") == "matmul"
+  assert conv(geom((8, 8)), "cpu") == "xla"
+  assert conv(geom((64, 64)), "cpu") == "xla"
+  assert conv(geom((64, 64), k=1), "cpu") == "matmul"  # one tap: a plain product
+  assert conv(geom((64, 64), k=2, s=2), "cpu") == "matmul"  # disjoint windows: a relayout
+  assert conv(geom((64, 64), k=3, s=2), "cpu") == "xla"
+  assert transpose(geom((64, 64), k=3, s=2), "cpu") == "col2im"
+  assert transpose(geom((64, 64), k=4, s=2), "cpu") == "subpixel"
+  dilated = geom((64, 64), k=4, s=2)._replace(dilations=(2, 1))
+  assert transpose(dilated, "cpu") == "phases"
+  # Off the CPU: XLA's convolution and JAX's own transposes.
+  for platform in ("cuda", "rocm", "tpu", None):
+    assert conv(geom((2, 4)), platform) == "xla"
+    assert transpose(geom((2, 4)), platform) == "lax"
+    assert kgrad(geom((2, 4)), platform) == "xla"
+  for rule, forms in ((conv, lowering.CONV_FORMS), (transpose, lowering.TRANSPOSE_FORMS),
+                      (kgrad, lowering.KERNEL_GRAD_FORMS)):
+    for g in (geom((2, 4)), geom((64, 64)), geom((64, 64), k=3, s=2), dilated):
+      for platform in ("cpu", "cuda"):
+        assert rule(g, platform) in forms
 
 
 def test_lowering_keyword_is_validated_and_case_insensitive():
