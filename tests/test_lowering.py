@@ -288,3 +288,84 @@ def test_subpixel_kernel_is_built_without_gathers():
   f = lambda y, k: jaxup.conv_transpose(y, k, lowering="xla", **kw)
   text = jax.jit(f).lower(jnp.ones((1, 4, 4, 3)), jnp.ones((4, 4, 2, 3))).as_text()
   assert "gather" not in text and "scatter" not in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Empty operands.
+
+
+def test_vmap_over_an_empty_batch_returns_an_empty_result():
+  x, kernel = jnp.zeros((0, 4, 1)), jnp.ones((3, 1, 2))
+  calls = {
+      "conv": (lambda a: jaxup.conv(a, kernel, layout="WC"), x, (0, 2, 2)),
+      "conv_transpose": (lambda a: jaxup.conv_transpose(a, kernel, stride=2, layout="WC"),
+                         jnp.zeros((0, 4, 2)), (0, 9, 1)),
+      "upsample_conv": (lambda a: jaxup.upsample_conv(a, kernel, 2, layout="WC"), x, (0, 6, 2)),
+      "conv over kernels": (lambda k: jaxup.conv(jnp.ones((4, 1)), k, layout="WC"),
+                            jnp.zeros((0, 3, 1, 2)), (0, 2, 2)),
+  }
+  for name, (fn, arg, shape) in calls.items():
+    out = jax.vmap(fn)(arg)
+    assert out.shape == shape, name
+    grad = jax.vmap(jax.grad(lambda a: jnp.sum(fn(a))))(arg)
+    assert grad.shape == arg.shape, name
+
+
+@pytest.mark.parametrize("low", lowering.LOWERINGS)
+def test_zero_channels_give_zeros_in_every_lowering(low):
+  up = jaxup.conv_transpose(jnp.zeros((1, 8, 8, 0)), jnp.zeros((3, 3, 4, 0)), padding=1,
+                            lowering=low)
+  np.testing.assert_array_equal(up, np.zeros((1, 8, 8, 4)))
+  y = jaxup.conv(jnp.zeros((1, 8, 8, 0)), jnp.zeros((3, 3, 0, 4)), padding=1, lowering=low)
+  np.testing.assert_array_equal(y, np.zeros((1, 8, 8, 4)))
+  gw = jax.grad(lambda k: jnp.sum(jaxup.conv(jnp.ones((1, 8, 8, 3)), k, stride=2,
+                                             lowering=low)))(jnp.zeros((3, 3, 3, 0)))
+  assert gw.shape == (3, 3, 3, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per platform: JAX's own transposes off the CPU, never an input dilation on it.
+
+
+def _exported(fn, platform, *args):
+  avals = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in args]
+  return jax.export.export(jax.jit(fn), platforms=[platform])(*avals).mlir_module()
+
+
+@pytest.mark.parametrize("fn_name", ["conv", "conv_transpose"])
+def test_off_the_cpu_the_transposes_are_jax_own(fn_name):
+  # Exported, not run: the text of the program XLA would get on each platform.
+  fn = getattr(jaxup, fn_name)
+  x, kernel = random((2, 8, 8, 4), np.float32), random((3, 3, 4, 4), np.float32, seed=1)
+  loss = lambda x, k: jnp.sum(fn(x, k, stride=2, padding=1) ** 2)
+  grad = jax.grad(loss, argnums=(0, 1))
+  for platform in ("cuda", "tpu"):
+    text = _exported(grad, platform, x, kernel)
+    assert "lhs_dilate = [2, 2]" in text, platform  # the input-dilated transpose
+    assert "dot_general" not in text and "gather" not in text, platform
+  cpu = _exported(grad, "cpu", x, kernel)
+  assert "lhs_dilate" not in cpu or not re.search(r"lhs_dilate = \[(?!1, 1\])", cpu)
+  # The forward pass itself is the same convolution everywhere off the CPU.
+  assert "stablehlo.convolution" in _exported(lambda x, k: fn(x, k, stride=2), "cuda", x, kernel)
+
+
+def test_the_own_transpose_equals_the_definition():
+  # JAX's own transpose, lowered for the CPU here in a child process (an input-dilated
+  # convolution may abort XLA:CPU), against the sub-pixel and col2im forms.
+  code = """
+import jax, jax.numpy as jnp, numpy as np
+from jaxup._src import lowering
+rng = np.random.default_rng(0)
+for k, s, d, lo in ((3, 2, 1, 1), (4, 2, 1, 1), (3, 3, 2, 2), (2, 1, 3, 3)):
+  geom = lowering.Geometry((9, 7), ((9 + 2 * lo - d * (k - 1) - 1) // s + 1,
+                           (7 + 2 * lo - d * (k - 1) - 1) // s + 1), (k, k), (s, s), (lo, lo),
+                           (d, d), 1)
+  y = jnp.asarray(rng.standard_normal((2, *geom.out_sizes, 3)))
+  w = jnp.asarray(rng.standard_normal((k, k, 2, 3)))
+  own = jax.jit(lambda y, w: lowering.transpose_by("lax", y, w, geom))(y, w)
+  ref = jax.jit(lambda y, w: lowering.transpose_by("col2im", y, w, geom))(y, w)
+  np.testing.assert_allclose(own, ref, rtol=1e-10, atol=1e-10)
+print("ok")
+"""
+  proc = _in_child(code)
+  assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-4000:]
