@@ -161,15 +161,15 @@ def _cost(f, *args):
   return compiled.memory_analysis().temp_size_in_bytes, compiled.cost_analysis()["flops"]
 
 
-@pytest.mark.parametrize("rate", [2, 6, 36])
-def test_dilated_gradient_costs_what_lax_costs(rate):
+@pytest.mark.parametrize("rate,stride", [(2, 1), (6, 1), (36, 1), (6, 2)])
+def test_dilated_gradient_costs_what_lax_costs(rate, stride):
   # DeepLab's ASPP branch at reduced channels: 3x3 at `rate`, padding `rate`, an 8x12 map.
   x = jnp.ones((2, 8, 12, 64), jnp.float32)
   w = jnp.ones((3, 3, 64, 16), jnp.float32)
-  ours = jax.grad(lambda a, w: jnp.sum(jaxup.conv(a, w, padding=rate, dilation=rate) ** 2),
-                  argnums=(0, 1))
+  conv = functools.partial(jaxup.conv, stride=stride, padding=rate, dilation=rate)
+  ours = jax.grad(lambda a, w: jnp.sum(conv(a, w) ** 2), argnums=(0, 1))
   ref = jax.grad(lambda a, w: jnp.sum(lax.conv_general_dilated(
-      a, w, (1, 1), [(rate, rate)] * 2, rhs_dilation=(rate, rate),
+      a, w, (stride, stride), [(rate, rate)] * 2, rhs_dilation=(rate, rate),
       dimension_numbers=DN[2]) ** 2), argnums=(0, 1))
   (our_temp, our_flops), (lax_temp, lax_flops) = _cost(ours, x, w), _cost(ref, x, w)
   assert our_flops <= 1.2 * lax_flops, (our_flops, lax_flops)

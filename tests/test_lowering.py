@@ -259,6 +259,9 @@ def test_each_rule_picks_matmul_only_for_small_spatial_extent_or_little_overlap_
   assert transpose(geom((64, 64), k=4, s=2), "cpu") == "subpixel"
   dilated = geom((64, 64), k=4, s=2)._replace(dilations=(2, 1))
   assert transpose(dilated, "cpu") == "phases"
+  # Dilated and strided: by phase, whose products are exactly the kept taps' (col2im multiplies
+  # every tap with every output, padding included).
+  assert transpose(geom((64, 64), k=3, s=2)._replace(dilations=(1, 2)), "cpu") == "phases"
   # Off the CPU: XLA's convolution and JAX's own transposes.
   for platform in ("cuda", "rocm", "tpu", None):
     assert conv(geom((2, 4)), platform) == "xla"

@@ -178,8 +178,10 @@ def transpose_rule(geom: Geometry, platform: Optional[str]) -> str:
   """The transpose's formulation under ``"auto"``: one of :data:`TRANSPOSE_FORMS`."""
   if platform != "cpu":
     return "lax"  # guide: "Other platforms"
-  if (_few_positions(geom) or _overlap(geom) <= _COL2IM_MAX_OVERLAP
-      or _pads_beyond_kernel(geom)):  # guide: "Overlapping windows", "Padding beyond the kernel"
+  if _few_positions(geom) or _pads_beyond_kernel(geom):  # guide: "Padding beyond the kernel"
+    return "col2im"
+  undilated = all(d == 1 for d in geom.dilations)  # guide: "Dilation"
+  if undilated and _overlap(geom) <= _COL2IM_MAX_OVERLAP:  # guide: "Overlapping windows"
     return "col2im"
   return _correlation_form(geom)
 
