@@ -118,7 +118,7 @@ def upsample_conv(
   kernel; one stride-1 convolution of ``x`` computes every phase into its output channels and a
   depth-to-space interleaves them. ``fused=False`` runs the pair as written, and
   ``fused="auto"`` (the default) picks one when the program is lowered for its platform, by
-  the rule in the `convolution lowering guide <../guides/convolution-lowering.html>`_.
+  the rule in ``docs/guides/convolution-lowering.md``.
 
   The operation is linear in ``x``; its transpose (``jax.linear_transpose``, the VJP in ``x``) is
   :func:`jaxup.conv_transpose` at stride 1 followed by sum pooling over ``factor`` blocks.
