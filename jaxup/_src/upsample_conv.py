@@ -11,11 +11,13 @@ and a depth-to-space (:func:`jaxup.pixel_shuffle`) interleaves them: the polypha
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -37,37 +39,39 @@ def _taps(kernel_size: int, factor: int, dilation: int) -> int:
   return (factor - 1 + dilation * (kernel_size - 1)) // factor + 1
 
 
+def _phase_matrix(kernel_size: int, factor: int, dilation: int) -> np.ndarray:
+  """``[f, T, K]``: entry ``[r, t, k]`` is 1 where tap ``k`` of phase ``r`` reads sample ``t``,
+  ``floor((r + k d) / f) = t``."""
+  m = np.zeros((factor, _taps(kernel_size, factor, dilation), kernel_size), np.float32)
+  for r in range(factor):
+    for k in range(kernel_size):
+      m[r, (r + k * dilation) // factor, k] = 1
+  return m
+
+
 def polyphase_kernel(kernel: jax.Array, factors: Sequence[int],
                      dilations: Sequence[int]) -> jax.Array:
   """The kernel ``[*K, I, O]`` summed per phase: ``[*factors, *T, I, O]``.
 
   Along an axis with kernel size ``K``, factor ``f`` and dilation ``d``, output phase ``r``
-  reads low-resolution sample ``q + floor((r + k d) / f)`` through tap ``k``. The taps with
-  ``floor((r + k d) / f) = t`` form the contiguous range ``ceil((t f - r) / d) <= k <
-  ceil(((t + 1) f - r) / d)``, so entry ``t`` of phase ``r`` is a sum of whole ``[..., I, O]``
-  slices of the kernel. The phase and tap axes are built in front of ``[I, O]``, which stay
-  contiguous: XLA:CPU is slow at sums and stacks that interleave a small axis with them.
+  reads low-resolution sample ``q + floor((r + k d) / f)`` through tap ``k``, so entry ``t`` of
+  phase ``r`` is the sum of the taps with ``floor((r + k d) / f) = t``: a 0/1 matrix
+  ``[f, T, K]`` per axis. Their Kronecker product applied to the kernel's taps is one matrix
+  product ``[prod(f) prod(T), prod(K)] x [prod(K), I O]`` whose transpose (the kernel's
+  gradient) is one product too: no slab of the kernel's size per tap in either direction.
   """
-  out = kernel  # [R_0 .. R_{a-1}, T_0 .. T_{a-1}, K_a .. K_{n-1}, I, O] before axis a
-  for a, (f, d) in enumerate(zip(factors, dilations)):
-    axis = 2 * a
-    size = out.shape[axis]
-    num_taps = _taps(size, f, d)
-    zero = jnp.zeros_like(lax.index_in_dim(out, 0, axis, keepdims=False))
-    phases = []
-    for r in range(f):
-      taps = []
-      for t in range(num_taps):
-        lo = min(max(-(-(t * f - r) // d), 0), size)
-        hi = max(min(-(-((t + 1) * f - r) // d), size), lo)
-        part = zero  # no tap lands on this sample
-        for k in range(lo, hi):
-          tap = lax.index_in_dim(out, k, axis, keepdims=False)
-          part = tap if k == lo else part + tap
-        taps.append(part)
-      phases.append(jnp.stack(taps, axis=axis))
-    out = jnp.stack(phases, axis=a)
-  return out
+  n = len(factors)
+  *kernel_sizes, i, o = kernel.shape
+  mats = [_phase_matrix(k, f, d) for k, f, d in zip(kernel_sizes, factors, dilations)]
+  full = functools.reduce(np.multiply.outer, mats)  # [f0, T0, K0, f1, T1, K1, ...]
+  perm = [3 * a for a in range(n)] + [3 * a + 1 for a in range(n)] + [3 * a + 2 for a in range(n)]
+  full = full.transpose(perm)  # [*R, *T, *K]
+  lead = full.shape[:2 * n]
+  rows = full.reshape(math.prod(lead), math.prod(kernel_sizes))
+  out = lax.dot_general(jnp.asarray(rows, kernel.dtype),
+                        kernel.reshape(math.prod(kernel_sizes), i * o),
+                        (((1,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+  return out.reshape(*lead, i, o)
 
 
 def _polyphase_pays(batch: int, sizes, kernel_sizes, factors, dilations) -> bool:
