@@ -108,7 +108,8 @@ def test_trim_keeps_exactly_the_taps_that_read_the_input():
   rng = np.random.default_rng(3)
   for _ in range(300):
     k, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.choice(RATES))
-    size, lo, hi = int(rng.integers(1, 10)), int(rng.integers(-2, d + 3)), int(rng.integers(0, d + 3))
+    size, lo = int(rng.integers(1, 10)), int(rng.integers(-2, d + 3))
+    hi = int(rng.integers(0, d + 3))
     out = (size + lo + hi - d * (k - 1) - 1) // s + 1
     if out < 1 or size + lo <= 0:
       continue
