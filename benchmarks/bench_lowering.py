@@ -7,6 +7,7 @@ same numbers (checked before timing in ``main``).
 
   python benchmarks/bench_lowering.py [--quick]
   python benchmarks/bench_lowering.py --formulations   # the measurements behind "auto"
+  python benchmarks/bench_lowering.py --costs          # XLA temp memory and FLOPs, no timing
 """
 
 from __future__ import annotations
@@ -243,9 +244,38 @@ def formulations(repeats: int = 7):
             + f"  kgrad xla/matmul={med['kgrad-xla'] / med['kgrad-matmul']:.2f}", flush=True)
 
 
+def _compiled_cost(fn, *args):
+  compiled = jax.jit(fn).lower(*args).compile()
+  return compiled.memory_analysis().temp_size_in_bytes, compiled.cost_analysis()["flops"]
+
+
+def costs(channels=(2048, 256), rates=(1, 2, 6, 12, 18, 24, 36), strides=(1, 2)):
+  """XLA temp memory and FLOPs of the gradient (input and kernel) of DeepLab's ASPP branch, a
+  3x3 convolution at each rate with padding the rate on an (2, 8, 12) map, against lax's.
+
+  Compiled, never run: the figures do not depend on the machine's load.
+  """
+  c_in, c_out = channels
+  x, w = _arrays((2, 8, 12, c_in), (3, 3, c_in, c_out))
+  for s in strides:
+    for d in rates:
+      ours = jax.grad(lambda a, v: jnp.sum(jaxup.conv(a, v, stride=s, padding=d,
+                                                      dilation=d) ** 2), argnums=(0, 1))
+      ref = jax.grad(lambda a, v: jnp.sum(lax.conv_general_dilated(
+          a, v, (s, s), [(d, d)] * 2, rhs_dilation=(d, d), dimension_numbers=_DN) ** 2),
+                     argnums=(0, 1))
+      (mj, fj), (ml, fl) = _compiled_cost(ours, x, w), _compiled_cost(ref, x, w)
+      print(f"ASPP {c_in}->{c_out} rate {d} stride {s}: temp {mj / 1e6:.2f} MB / lax "
+            f"{ml / 1e6:.2f} MB ({mj / max(ml, 1):.2f}x), {fj / 1e9:.3f} / {fl / 1e9:.3f} GFLOP "
+            f"({fj / fl:.2f}x)", flush=True)
+
+
 def main():
   if "--formulations" in sys.argv:
     formulations()
+    return
+  if "--costs" in sys.argv:
+    costs()
     return
   quick = "--quick" in sys.argv
   cores = len(os.sched_getaffinity(0))

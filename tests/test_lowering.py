@@ -88,12 +88,14 @@ def _check_grid(seed: int, count: int) -> None:
         gx, gw = vjp(ct)
         up = jaxup.conv_transpose(ct, w, output_size=sizes, lowering=low, **kw)
         out[low] = (y, gx, gw, up)
-      # Sub-pixel around im2col, which "auto" reaches only inside larger programs.
+      # The correlation forms around im2col, which "auto" reaches only inside larger programs.
       geom = lowering.Geometry(sizes, tuple(outs), k, s, tuple(lo for lo, _ in pads), d, groups)
       cl = (lambda a: jnp.moveaxis(a, 1, -1)) if channels_first else (lambda a: a)
-      up = lowering.correlate_transpose(cl(ct), w, geom, lowering="subpixel-matmul")
-      out["subpixel-matmul"] = (out["auto"][0], out["auto"][1], out["auto"][2],
-                                jnp.moveaxis(up, -1, 1) if channels_first else up)
+      forms = ("phases", "lax") + (("subpixel",) if all(v == 1 for v in d) else ())
+      for form in forms:
+        up = lowering.transpose_by(form, cl(ct), w, geom, inner="matmul")
+        out[form] = (out["auto"][0], out["auto"][1], out["auto"][2],
+                     jnp.moveaxis(up, -1, 1) if channels_first else up)
       return out
 
     xs, ws, cts = (jnp.asarray(move(x), dtype), jnp.asarray(w, dtype),
@@ -227,7 +229,7 @@ def test_vmap_over_inputs_kernels_or_both_equals_a_loop(low):
 # The dispatch rule and the keyword.
 
 
-def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
+def test_each_rule_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cpu():
   def geom(size, k=3, s=1, pad=None):
     # pad=None: padded by k - 1 in all (SAME-like); else by pad on each side.
     lo = (k - 1) // 2 if pad is None else pad
@@ -235,30 +237,41 @@ def test_auto_picks_matmul_only_for_small_spatial_extent_or_little_overlap_on_cp
     return lowering.Geometry(sizes=size, out_sizes=tuple((n + total - k) // s + 1 for n in size),
                              kernel_sizes=(k,) * len(size), strides=(s,) * len(size),
                              lows=(lo,) * len(size), dilations=(1,) * len(size), groups=1)
-  use = lowering._use_matmul
+  conv, transpose, kgrad = lowering.conv_rule, lowering.transpose_rule, lowering.kernel_grad_rule
   assert geom((64, 64), k=4, s=2).highs() == (1, 1)  # the stride drops one row
   assert geom((32, 32), k=2, pad=1).out_sizes == (33, 33)
   # Padded beyond the kernel's span: the kernel gradient and the transpose take matrix
   # products, the convolution stays on XLA.
-  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", kernel_grad=True)
-  assert use(geom((32, 32), k=2, pad=1), "auto", "cpu", transpose=True)
-  assert not use(geom((32, 32), k=2, pad=1), "auto", "cpu")
-  assert use(geom((32, 32), k=3, pad=2), "auto", "cpu", kernel_grad=True)
-  assert not use(geom((32, 32), k=3, pad=1), "auto", "cpu", kernel_grad=True)
-  assert not use(geom((32, 32), k=2, pad=1), "auto", "cuda", kernel_grad=True)
-  assert use(geom((2, 4)), "auto", "cpu")
-  assert use(geom((4, 4)), "auto", "cpu")
-  assert not use(geom((8, 8)), "auto", "cpu")
-  assert not use(geom((64, 64)), "auto", "cpu")
-  assert use(geom((64, 64), k=1), "auto", "cpu")  # one tap: a plain product
-  assert use(geom((64, 64), k=2, s=2), "auto", "cpu")  # disjoint windows: a relayout
-  assert not use(geom((64, 64), k=3, s=2), "auto", "cpu")
-  assert use(geom((64, 64), k=3, s=2), "auto", "cpu", transpose=True)  # col2im
-  assert not use(geom((64, 64), k=4, s=2), "auto", "cpu", transpose=True)  # sub-pixel
-  assert not use(geom((2, 4)), "auto", "cuda")
-  assert not use(geom((2, 4)), "auto", None)
-  assert use(geom((64, 64)), "matmul", "cuda")
-  assert not use(geom((2, 4)), "xla", "cpu")
+  assert kgrad(geom((32, 32), k=2, pad=1), "cpu") == "matmul"
+  assert transpose(geom((32, 32), k=2, pad=1), "cpu") == "col2im"
+  assert conv(geom((32, 32), k=2, pad=1), "cpu") == "xla"
+  assert kgrad(geom((32, 32), k=3, pad=2), "cpu") == "matmul"
+  assert kgrad(geom((32, 32), k=3, pad=1), "cpu") == "xla"
+  assert kgrad(geom((32, 32), k=2, pad=1), "cuda") == "xla"
+  assert conv(geom((2, 4)), "cpu") == "matmul"
+  assert conv(geom((4, 4)), "cpu") == "matmul"
+  assert conv(geom((8, 8)), "cpu") == "xla"
+  assert conv(geom((64, 64)), "cpu") == "xla"
+  assert conv(geom((64, 64), k=1), "cpu") == "matmul"  # one tap: a plain product
+  assert conv(geom((64, 64), k=2, s=2), "cpu") == "matmul"  # disjoint windows: a relayout
+  assert conv(geom((64, 64), k=3, s=2), "cpu") == "xla"
+  assert transpose(geom((64, 64), k=3, s=2), "cpu") == "col2im"
+  assert transpose(geom((64, 64), k=4, s=2), "cpu") == "subpixel"
+  dilated = geom((64, 64), k=4, s=2)._replace(dilations=(2, 1))
+  assert transpose(dilated, "cpu") == "phases"
+  # Dilated and strided: by phase, whose products are exactly the kept taps' (col2im multiplies
+  # every tap with every output, padding included).
+  assert transpose(geom((64, 64), k=3, s=2)._replace(dilations=(1, 2)), "cpu") == "phases"
+  # Off the CPU: XLA's convolution and JAX's own transposes.
+  for platform in ("cuda", "rocm", "tpu", None):
+    assert conv(geom((2, 4)), platform) == "xla"
+    assert transpose(geom((2, 4)), platform) == "lax"
+    assert kgrad(geom((2, 4)), platform) == "xla"
+  for rule, forms in ((conv, lowering.CONV_FORMS), (transpose, lowering.TRANSPOSE_FORMS),
+                      (kgrad, lowering.KERNEL_GRAD_FORMS)):
+    for g in (geom((2, 4)), geom((64, 64)), geom((64, 64), k=3, s=2), dilated):
+      for platform in ("cpu", "cuda"):
+        assert rule(g, platform) in forms
 
 
 def test_lowering_keyword_is_validated_and_case_insensitive():
@@ -278,3 +291,84 @@ def test_subpixel_kernel_is_built_without_gathers():
   f = lambda y, k: jaxup.conv_transpose(y, k, lowering="xla", **kw)
   text = jax.jit(f).lower(jnp.ones((1, 4, 4, 3)), jnp.ones((4, 4, 2, 3))).as_text()
   assert "gather" not in text and "scatter" not in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Empty operands.
+
+
+def test_vmap_over_an_empty_batch_returns_an_empty_result():
+  x, kernel = jnp.zeros((0, 4, 1)), jnp.ones((3, 1, 2))
+  calls = {
+      "conv": (lambda a: jaxup.conv(a, kernel, layout="WC"), x, (0, 2, 2)),
+      "conv_transpose": (lambda a: jaxup.conv_transpose(a, kernel, stride=2, layout="WC"),
+                         jnp.zeros((0, 4, 2)), (0, 9, 1)),
+      "upsample_conv": (lambda a: jaxup.upsample_conv(a, kernel, 2, layout="WC"), x, (0, 6, 2)),
+      "conv over kernels": (lambda k: jaxup.conv(jnp.ones((4, 1)), k, layout="WC"),
+                            jnp.zeros((0, 3, 1, 2)), (0, 2, 2)),
+  }
+  for name, (fn, arg, shape) in calls.items():
+    out = jax.vmap(fn)(arg)
+    assert out.shape == shape, name
+    grad = jax.vmap(jax.grad(lambda a: jnp.sum(fn(a))))(arg)
+    assert grad.shape == arg.shape, name
+
+
+@pytest.mark.parametrize("low", lowering.LOWERINGS)
+def test_zero_channels_give_zeros_in_every_lowering(low):
+  up = jaxup.conv_transpose(jnp.zeros((1, 8, 8, 0)), jnp.zeros((3, 3, 4, 0)), padding=1,
+                            lowering=low)
+  np.testing.assert_array_equal(up, np.zeros((1, 8, 8, 4)))
+  y = jaxup.conv(jnp.zeros((1, 8, 8, 0)), jnp.zeros((3, 3, 0, 4)), padding=1, lowering=low)
+  np.testing.assert_array_equal(y, np.zeros((1, 8, 8, 4)))
+  gw = jax.grad(lambda k: jnp.sum(jaxup.conv(jnp.ones((1, 8, 8, 3)), k, stride=2,
+                                             lowering=low)))(jnp.zeros((3, 3, 3, 0)))
+  assert gw.shape == (3, 3, 3, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per platform: JAX's own transposes off the CPU, never an input dilation on it.
+
+
+def _exported(fn, platform, *args):
+  avals = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in args]
+  return jax.export.export(jax.jit(fn), platforms=[platform])(*avals).mlir_module()
+
+
+@pytest.mark.parametrize("fn_name", ["conv", "conv_transpose"])
+def test_off_the_cpu_the_transposes_are_jax_own(fn_name):
+  # Exported, not run: the text of the program XLA would get on each platform.
+  fn = getattr(jaxup, fn_name)
+  x, kernel = random((2, 8, 8, 4), np.float32), random((3, 3, 4, 4), np.float32, seed=1)
+  loss = lambda x, k: jnp.sum(fn(x, k, stride=2, padding=1) ** 2)
+  grad = jax.grad(loss, argnums=(0, 1))
+  for platform in ("cuda", "tpu"):
+    text = _exported(grad, platform, x, kernel)
+    assert "lhs_dilate = [2, 2]" in text, platform  # the input-dilated transpose
+    assert "dot_general" not in text and "gather" not in text, platform
+  cpu = _exported(grad, "cpu", x, kernel)
+  assert "lhs_dilate" not in cpu or not re.search(r"lhs_dilate = \[(?!1, 1\])", cpu)
+  # The forward pass itself is the same convolution everywhere off the CPU.
+  assert "stablehlo.convolution" in _exported(lambda x, k: fn(x, k, stride=2), "cuda", x, kernel)
+
+
+def test_the_own_transpose_equals_the_definition():
+  # JAX's own transpose, lowered for the CPU here in a child process (an input-dilated
+  # convolution may abort XLA:CPU), against the sub-pixel and col2im forms.
+  code = """
+import jax, jax.numpy as jnp, numpy as np
+from jaxup._src import lowering
+rng = np.random.default_rng(0)
+for k, s, d, lo in ((3, 2, 1, 1), (4, 2, 1, 1), (3, 3, 2, 2), (2, 1, 3, 3)):
+  geom = lowering.Geometry((9, 7), ((9 + 2 * lo - d * (k - 1) - 1) // s + 1,
+                           (7 + 2 * lo - d * (k - 1) - 1) // s + 1), (k, k), (s, s), (lo, lo),
+                           (d, d), 1)
+  y = jnp.asarray(rng.standard_normal((2, *geom.out_sizes, 3)))
+  w = jnp.asarray(rng.standard_normal((k, k, 2, 3)))
+  own = jax.jit(lambda y, w: lowering.transpose_by("lax", y, w, geom))(y, w)
+  ref = jax.jit(lambda y, w: lowering.transpose_by("col2im", y, w, geom))(y, w)
+  np.testing.assert_allclose(own, ref, rtol=1e-10, atol=1e-10)
+print("ok")
+"""
+  proc = _in_child(code)
+  assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-4000:]

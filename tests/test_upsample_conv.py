@@ -127,6 +127,18 @@ def test_float32_and_the_auto_rule():
   assert not module._polyphase_pays(8, (64, 64), (1, 1), (2, 2), (1, 1))
 
 
+def test_auto_decides_when_the_program_is_lowered_for_its_platform():
+  # One traced program; exported (not run) for each platform, it holds the CPU's polyphase
+  # convolution (a 2x2 kernel with 4 phases of 5 channels) or the upsampled input, unfused.
+  x = jax.ShapeDtypeStruct((4, 16, 16, 4), jnp.float32)
+  kernel = jax.ShapeDtypeStruct((3, 3, 4, 5), jnp.float32)
+  f = jax.jit(lambda x, k: jaxup.upsample_conv(x, k, 2, padding=1))
+  for platform, polyphase in (("cpu", True), ("cuda", False), ("tpu", False)):
+    text = jax.export.export(f, platforms=[platform])(x, kernel).mlir_module()
+    assert ("tensor<2x2x4x20xf32>" in text) is polyphase, platform
+    assert ("tensor<4x32x32x4xf32>" in text) is not polyphase, platform  # the upsampled x
+
+
 # ----------------------------------------------------------------------------------------------
 # PyTorch: nn.Upsample(scale_factor) followed by Conv{1,2,3}d.
 

@@ -97,23 +97,18 @@ def conv(
     layout: the layout of ``x`` (and of the output), e.g. ``"NCHW"`` or ``"HWC"``; ``None``
       is channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
     precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
-    lowering: how the convolution is computed, ``"auto"``, ``"xla"`` or ``"matmul"`` (any
-      case). ``"xla"`` is ``lax.conv_general_dilated``; ``"matmul"`` is an im2col (one gather at
-      static positions) and one matrix product. ``"auto"`` picks ``"matmul"`` on CPU when every
-      image has at most 16 output positions (where XLA:CPU's convolution is slow: 3x3 512->512
-      on a 2x4 image is about 50x slower than the product) or the windows do not overlap
-      (``prod(K) <= prod(stride)``, 1x1 kernels included; for the gradients also when the
-      padding exceeds the kernel's span), and ``"xla"`` otherwise and on GPU
-      and TPU; the choice is made from static shapes when the program is lowered for its
-      platform. Results differ only by float rounding.
+    lowering: how the convolution and its gradients are computed, ``"auto"`` (per platform
+      and shape), ``"xla"`` (XLA's convolution) or ``"matmul"`` (matrix products), any case;
+      results differ only by float rounding. The formulations and the rule:
+      ``docs/guides/convolution-lowering.md``.
 
   Returns:
     The convolution, in the layout of ``x``, with dtype ``result_type(x, kernel)``.
 
-  Gradients never use an input-dilated convolution: the gradient in ``x`` is
-  :func:`conv_transpose` (sub-pixel), the gradient in ``kernel`` a correlation of ``x`` with the
-  cotangent, each lowered by the same rule, so ``jax.grad``, ``jax.jvp``, ``jax.vmap`` and
-  ``jax.linear_transpose`` compose to any order.
+  The gradient in ``x`` is :func:`conv_transpose`, the gradient in ``kernel`` a correlation of
+  ``x`` with the cotangent, so ``jax.grad``, ``jax.jvp``, ``jax.vmap`` and
+  ``jax.linear_transpose`` compose to any order; on the CPU none of them uses an input-dilated
+  convolution.
 
   Raises:
     TypeError: for non-floating inputs or a non-string layout or lowering.
@@ -269,22 +264,16 @@ def conv_transpose(
     groups: the number of channel groups.
     layout: the layout of ``x`` and of the output; ``None`` is channels-last with a batch axis.
     precision: passed to ``lax.conv_general_dilated`` or ``lax.dot_general``.
-    lowering: ``"auto"``, ``"xla"`` or ``"matmul"`` (any case). ``"xla"`` is the sub-pixel
-      form below around ``lax.conv_general_dilated``; ``"matmul"`` is col2im: one matrix
-      product of ``x`` with every kernel tap, then an overlap-add of the taps' slabs placed by
-      ``lax.pad``. ``"auto"`` picks ``"matmul"`` on CPU when every input image has at most 16
-      positions or ``prod(K) <= 2.25 prod(stride)`` (kernel 2 or 3 at stride 2), the sub-pixel
-      form otherwise (its inner convolution by the rule of :func:`conv`) and on GPU and TPU.
+    lowering: ``"auto"``, ``"xla"`` or ``"matmul"`` (any case), as in :func:`conv`
+      (``docs/guides/convolution-lowering.md``).
 
   Returns:
     The transposed convolution, in the layout of ``x``, dtype ``result_type(x, kernel)``.
 
-  The sub-pixel form: every output phase (position modulo the stride) is a stride-1
-  correlation of ``x`` with the kernel taps that reach it, all phases in one convolution whose
-  kernel is re-laid out by static pads, reshapes and flips, then interleaved (depth to space).
-  Neither form multiplies an inserted zero, gathers or uses an input-dilated convolution; a
-  kernel equal to the stride (the U-Net 2x2 stride-2 layer) is one matrix product whose taps
-  land on disjoint phases. Its gradients are :func:`conv` (in ``x``) and the kernel-gradient correlation (in ``kernel``).
+  On the CPU no formulation multiplies an inserted zero or uses an input-dilated convolution:
+  every output phase (position modulo the stride) is a stride-1 correlation of ``x`` with the
+  kernel taps that reach it, or one matrix product followed by an overlap-add. Its gradients
+  are :func:`conv` (in ``x``) and the kernel-gradient correlation (in ``kernel``).
 
   Raises:
     TypeError: for non-floating inputs or a non-string layout or lowering.

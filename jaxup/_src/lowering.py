@@ -1,44 +1,23 @@
-"""How a convolution is lowered: XLA's convolution or matrix products, chosen per shape.
+"""How a convolution is lowered: three bilinear JAX primitives and one rule per primitive.
 
-Three bilinear maps share one geometry (the forward convolution's) and are each other's
-transposes:
+Three maps share one geometry (the forward convolution's) and are each other's transposes:
 
 * ``conv``: ``(x [N, *S, C_in], w [*K, C_in // g, C_out]) -> y [N, *O, C_out]``, the strided
   cross-correlation;
-* ``conv_transpose``: ``(y, w) -> x``, its transpose in ``x``, computed sub-pixel: one stride-1
-  correlation of ``y`` with a kernel re-laid out by static pads, reshapes and flips, then a
-  depth-to-space shuffle (no product with an inserted zero, no gather);
+* ``conv_transpose``: ``(y, w) -> x``, its transpose in ``x``;
 * ``kernel_grad``: ``(x, y) -> w``, its transpose in ``w``.
 
 Each is a JAX primitive whose JVP follows from bilinearity and whose transposes are the other
 two, so ``jax.grad``, ``jax.jvp``, ``jax.linear_transpose`` and ``jax.vmap`` of any of them, to
-any order, produce only these three maps. None of them ever emits an input-dilated convolution
-(``lhs_dilation != 1``), which JAX's own transpose rule for a strided convolution would: it is
-slow on every backend and XLA:CPU aborts the process on some shapes.
+any order, produce only these three maps. When a program is lowered for its platform, every map
+first drops the kernel taps that read only padding (:func:`trim`), then its rule
+(:func:`conv_rule`, :func:`transpose_rule`, :func:`kernel_grad_rule`) picks one formulation by
+name from the static shapes. On the CPU no formulation emits an input-dilated convolution
+(``lhs_dilation != 1``), on which XLA:CPU aborts the process for some shapes; elsewhere the
+transposes are JAX's own. The formulations, the rules and the measurements behind every
+threshold are in ``docs/guides/convolution-lowering.md``.
 
 Every array here is channels-last with one batch axis; ``conv.py`` moves layouts.
-
-Lowerings (the ``lowering`` keyword of :func:`jaxup.conv` and :func:`jaxup.conv_transpose`):
-
-* ``"xla"``: ``lax.conv_general_dilated``; the transpose sub-pixel around a stride-1 XLA
-  convolution; the kernel gradient by JAX's rule for the kernel (which dilates the cotangent
-  used as a kernel, never the input);
-* ``"matmul"``: an im2col (one gather of the padded input at static positions) and one
-  ``dot_general`` (the kernel gradient the same with the operands' roles exchanged); the
-  transpose as col2im: one ``dot_general`` and an overlap-add of ``lax.pad`` slabs;
-* ``"auto"``: on CPU, ``"matmul"`` when every image has at most 16 output positions or the
-  windows barely overlap (``prod(K) <= prod(s)``; for the transpose ``<= 2.25 prod(s)``), and
-  for the transpose and the kernel gradient also when some axis is padded by more than the
-  kernel's span, else
-  ``"xla"``; ``"xla"`` on every other platform. The rule is applied when the program is
-  lowered for its platform (the CPU lowering and the default lowering differ).
-
-The CPU rule was measured on a 2-core x86 CPU with XLA:CPU (jax 0.10.2), medians of
-alternated calls in one process (``benchmarks/bench_lowering.py``; the ratios are listed next
-to ``_MATMUL_MAX_POSITIONS`` and ``_COL2IM_MAX_OVERLAP``). XLA's convolution is pathologically
-slow when the spatial extent is small and the channels many -- 3x3 SAME 512->512 on (1, 2, 4)
-is about 95x slower than im2col + dot -- while from 8x8 images on it is as fast or faster than
-any matrix-product form tried.
 """
 
 from __future__ import annotations
@@ -55,64 +34,18 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+# The public ``lowering`` keyword: the platform's rule, or one formulation family forced.
 LOWERINGS = ("auto", "xla", "matmul")
 
-# "auto" on CPU uses matrix products when each image has at most this many output positions,
-# or when the kernel is a single tap at stride 1 (a plain product). Measured on 2 shared cores,
-# 3x3 SAME stride 1, XLA conv time / im2col-dot time (medians of alternated calls):
-#   (1, 2, 4, 512)->512: 95x   (8, 2, 4, 512)->512: 107x   (1, 2, 2, 1024)->1024: 15x
-#   (1, 4, 4, 512)->512: 1.5x  (1, 4, 4, 256)->256: 0.95x  (16, 4, 4, 512)->256: 0.97x
-#   (1, 8, 8, 256)->256: 0.35x (2, 8, 8, 512)->512: 1.0x   (8, 8, 8, 256)->256: 0.8x
-#   (1, 32, 32, 128)->128: 0.7x  (8, 32, 32, 64)->64: 0.3x  (8, 64, 64, 64)->64: 0.6x
-# and for 1x1 kernels: (8, 32, 32, 64)->64: 1.4x, (1, 2, 2, 1024)->1024: 1.6x.
-# Per-tap matrix products summed (one dot per kernel tap) were slower than the single im2col
-# dot wherever the product wins: 8.4 vs 1.6 ms on (1, 2, 4, 512), 109 vs 37 ms on
-# (1, 2, 2, 1024), so im2col is the matmul form.
-# The pathology is the small spatial extent, not the row count of the product. A second run
-# (`python benchmarks/bench_lowering.py --formulations`, load ~12 on the 2 cores, so +-30%):
-#   conv (1, 2, 4, 512): 54x, (8, 2, 4, 512): 116x, (1, 2, 2, 1024): 16x, (1, 4, 4, 512): 1.0x,
-#   (16, 4, 4, 512)->256: 0.83x, (8, 16, 16, 128): 1.4x, (8, 64, 64, 64): 0.36x,
-#   k3 s2 (8, 64, 64, 64): 0.27x, k2 s2 (8, 64, 64, 64)->128: 0.85x (kernel gradient 1.6x).
-# Between 4x4 and 16x16 the two are within noise of each other; XLA is kept there.
+# The formulations of each map, by name.
+CONV_FORMS = ("xla", "matmul")
+TRANSPOSE_FORMS = ("lax", "subpixel", "phases", "col2im")
+KERNEL_GRAD_FORMS = ("xla", "matmul")
+
+# Guide, "Small maps": XLA:CPU's convolution is slow on images with at most this many outputs.
 _MATMUL_MAX_POSITIONS = 16
-# The transpose in x as col2im (one product, then an overlap-add of prod(K) slabs) against
-# sub-pixel (a kernel relayout and one stride-1 convolution), and the kernel gradient as im2col
-# against XLA's, on 2 shared cores, time of XLA / sub-pixel form over matmul form:
-#   transpose k2 s2 1024->512 at (1, 2, 2): 2.5x    k3 s2 64->64 at (8, 32, 32): 1.75x
-#   transpose k4 s2 512->256 at (16, 4, 4): 1.7x    k2 s2 128->64 at (8, 32, 32): 1.3x
-#   transpose k4 s2 128->64 at (8, 32, 32) (DCGAN): 0.5x   k4 s2 256->128 at (1, 16, 16): 1.1x
-#   kernel gradient, same shapes: 2.4x, 0.35x, 1.1x, 1.3x, 0.4x, 1.0x.
-# Second run (load ~12): transpose 2.0x, 2.5x, 1.4x, 0.8x, 0.5x, 1.6x.
-# col2im is chosen up to prod(K) / prod(s) = 2.25 (3x3 stride 2), im2col where windows do not
-# overlap or the spatial extent is small.
+# Guide, "Overlapping windows": col2im beats the sub-pixel transpose up to this overlap.
 _COL2IM_MAX_OVERLAP = 2.25
-# The input gradient of a stride-2 convolution at (8, 64, 64, 64)->64, ms per call, alternated
-# (4 rounds, loaded 2 cores): jax.grad of lax.conv_general_dilated (an input-dilated XLA
-# convolution) / col2im / sub-pixel / sub-pixel with im2col / one stride-1 XLA convolution per
-# output phase over only that phase's taps:
-#   k3 s2 p1: 9.9 / 10.0 / 12.0 / 17.5 / 9.0    k4 s2 p1: 21.4 / 14.1 / 7.5 / 11.7 / 9.7
-#   k2 s2 ->128: 5.8 / 3.6 / 7.0 / 5.6 / 9.8
-# The per-phase form (9 instead of 16 tap products for k3 s2) is within noise of col2im and of
-# XLA's own gradient there, so it is not used; k3 s2 runs at about 65 GFLOP/s in every form.
-# The kernel gradient is a convolution of x with the cotangent y as its window. When padding
-# exceeds the kernel's span (lo + hi > d (K - 1), so the output is larger than the input at
-# stride 1), that window overhangs x and XLA:CPU's convolution is pathologically slow. Kernel
-# gradient, XLA time / im2col time, alternated, 3 rounds on 2 shared cores (load ~5):
-#   2x2 pad 1 (8, 32, 32, 64)->256 (upsample_conv's polyphase kernel): 82x, 101x;
-#   2x2 pad 1 ->128: 33x, 54x;  ->64: 16x;  (8, 16, 16, 64)->256: 54x;  (1, 32, 32, 64)->256: 68x;
-#   3x3 pad 2 (8, 32, 32, 64)->64: 5.9x, 11x.
-# Without the overhang XLA is as fast or faster: 3x3 pad 1 (8, 64, 64, 64)->64: 0.2-0.3x,
-# (8, 32, 32, 64)->64: 0.36x, (8, 32, 32, 128)->256: 0.49x, 4x4 s2 (8, 64, 64, 64)->128: 0.5x;
-# 2x2 pad 0 ->256: 2.0-2.5x but ->64: 0.47x (kept on XLA). Padding x explicitly and handing
-# XLA a padding-free kernel gradient removes most of the pathology (58 ms against 2376 ms) but
-# stays 1.6-2.5x slower than im2col there and is slower than XLA's own padding elsewhere.
-# The transpose in x of such a convolution (sub-pixel: a stride-1 XLA convolution that crops)
-# is slower than col2im too, sub-pixel time / col2im time, same run:
-#   2x2 pad 1 (8, 32, 32, 64)->256: 2.4x, (8, 16, 16, 128)->512: 1.5x, ->64: 1.0x;
-#   3x3 pad 2 (8, 32, 32, 64)->64: 1.9x, (8, 32, 32, 128)->256: 1.8x;
-# while the forward convolution stays on XLA (3x3 pad 2: XLA 5x faster than im2col).
-# Together this is upsample_conv's polyphase convolution (nearest 2x then a 3x3 SAME conv is
-# a 2x2-tap convolution padded by 1 on each side).
 
 _CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
@@ -129,8 +62,8 @@ class Geometry(NamedTuple):
     out_sizes: ``O``, the convolution's output sizes.
     kernel_sizes: ``K``.
     strides: ``s``.
-    lows: the padding on the low side of each axis; the high side is whatever makes exactly
-      ``O`` windows of span ``d (K - 1) + 1`` at stride ``s`` (a negative value crops).
+    lows: the padding on the low side of each axis (a negative value crops); the high side is
+      whatever makes exactly ``O`` windows of span ``d (K - 1) + 1`` at stride ``s``.
     dilations: ``d``, the kernel dilation.
     groups: ``g``, the number of channel groups.
   """
@@ -156,36 +89,115 @@ class Geometry(NamedTuple):
     return tuple(p - lo - n for p, lo, n in zip(self.padded_sizes(), self.lows, self.sizes))
 
 
+# ----------------------------------------------------------------------------------------------
+# The canonical geometry: only the taps that read the input.
+
+
+def _reads_input(tap: int, out_size: int, stride: int, dilation: int, low: int,
+                 size: int) -> bool:
+  """Whether some padded position ``o s + tap d`` (``0 <= o < O``) is in ``[lo, lo + S)``."""
+  first = max(0, -(-(low - tap * dilation) // stride))
+  return first < out_size and first * stride + tap * dilation < low + size
+
+
+def trim(geom: Geometry) -> Optional[tuple[Geometry, tuple]]:
+  """The geometry over the taps that read the input, and the first kept tap of each axis.
+
+  Along an axis, tap ``k`` reads padded positions ``o s + k d`` for ``0 <= o < O`` and the
+  input occupies ``[lo, lo + S)``. A tap none of whose positions meets it multiplies padding
+  only, for every output; the taps before the first one that reads the input and after the last
+  are dropped (``K`` shrinks and ``lo`` moves by ``d`` per leading tap dropped; a single tap
+  left needs no dilation). Exact for every padding. ``None`` when some axis has no tap that
+  reads the input: then the convolution is zero.
+  """
+  firsts, kernel_sizes, lows, dilations = [], [], [], []
+  for o, k, s, lo, d, size in zip(geom.out_sizes, geom.kernel_sizes, geom.strides, geom.lows,
+                                  geom.dilations, geom.sizes):
+    hits = [t for t in range(k) if _reads_input(t, o, s, d, lo, size)]
+    if not hits:
+      return None
+    firsts.append(hits[0])
+    kernel_sizes.append(hits[-1] - hits[0] + 1)
+    lows.append(lo - hits[0] * d)
+    dilations.append(d if hits[-1] > hits[0] else 1)
+  trimmed = geom._replace(kernel_sizes=tuple(kernel_sizes), lows=tuple(lows),
+                          dilations=tuple(dilations))
+  return trimmed, tuple(firsts)
+
+
+def _take_taps(w: jax.Array, geom: Geometry, firsts: tuple) -> jax.Array:
+  """The kept taps of ``w [*K, ...]``: ``geom.kernel_sizes`` taps from ``firsts`` on."""
+  if all(f == 0 for f in firsts) and w.shape[:len(firsts)] == geom.kernel_sizes:
+    return w
+  starts = list(firsts) + [0, 0]
+  return lax.slice(w, starts, [f + k for f, k in zip(firsts, geom.kernel_sizes)] +
+                   list(w.shape[-2:]))
+
+
+def _restore_taps(w: jax.Array, full: Geometry, firsts: tuple) -> jax.Array:
+  """The kept taps' gradient zero-padded back to the full kernel ``full.kernel_sizes``."""
+  config = [(f, k - f - kept, 0) for f, k, kept in zip(firsts, full.kernel_sizes, w.shape)]
+  if all(c == (0, 0, 0) for c in config):
+    return w
+  return lax.pad(w, jnp.zeros((), w.dtype), config + [(0, 0, 0)] * 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# The rules: one per map, for ``lowering="auto"``, from the trimmed geometry and the platform.
+
+
+def _few_positions(geom: Geometry) -> bool:
+  return math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS  # guide: "Small maps"
+
+
+def _overlap(geom: Geometry) -> float:
+  return math.prod(geom.kernel_sizes) / math.prod(geom.strides)
+
+
 def _pads_beyond_kernel(geom: Geometry) -> bool:
   """Whether some axis is padded by more than the kernel's span, ``lo + hi > d (K - 1)``."""
   return any(lo + hi > d * (k - 1) for lo, hi, d, k in
              zip(geom.lows, geom.highs(), geom.dilations, geom.kernel_sizes))
 
 
-def _use_matmul(geom: Geometry, lowering: str, platform: Optional[str], *,
-                transpose: bool = False, kernel_grad: bool = False) -> bool:
-  """The dispatch rule, for the convolution (both flags off), its transpose in ``x``
-  (``transpose``: matmul there is col2im; otherwise sub-pixel) or its kernel gradient.
-
-  On CPU, matrix products when every image has at most ``_MATMUL_MAX_POSITIONS`` output
-  positions, or when the windows barely overlap: ``prod(K) <= prod(s)`` (im2col is then a
-  relayout, 1x1 kernels included), ``prod(K) <= _COL2IM_MAX_OVERLAP * prod(s)`` for the
-  transpose; for the transpose and the kernel gradient also when some axis is padded by more
-  than the kernel's span (see ``_pads_beyond_kernel``). Elsewhere XLA's convolution
-  (sub-pixel for the transpose).
-  """
-  if lowering != "auto":
-    return lowering == "matmul"
+def conv_rule(geom: Geometry, platform: Optional[str]) -> str:
+  """The convolution's formulation under ``"auto"``: one of :data:`CONV_FORMS`."""
   if platform != "cpu":
-    return False
-  overlap = math.prod(geom.kernel_sizes) / math.prod(geom.strides)
-  return (math.prod(geom.out_sizes) <= _MATMUL_MAX_POSITIONS
-          or overlap <= (_COL2IM_MAX_OVERLAP if transpose else 1)
-          or ((transpose or kernel_grad) and _pads_beyond_kernel(geom)))
+    return "xla"
+  if _few_positions(geom) or _overlap(geom) <= 1:  # guide: "Small maps", "Disjoint windows"
+    return "matmul"
+  return "xla"
+
+
+def _correlation_form(geom: Geometry) -> str:
+  """The transpose as stride-1 correlations: ``"subpixel"`` without dilation, else by phase."""
+  return "subpixel" if all(d == 1 for d in geom.dilations) else "phases"
+
+
+def transpose_rule(geom: Geometry, platform: Optional[str]) -> str:
+  """The transpose's formulation under ``"auto"``: one of :data:`TRANSPOSE_FORMS`."""
+  if platform != "cpu":
+    return "lax"  # guide: "Other platforms"
+  if _few_positions(geom) or _pads_beyond_kernel(geom):  # guide: "Padding beyond the kernel"
+    return "col2im"
+  undilated = all(d == 1 for d in geom.dilations)  # guide: "Dilation"
+  if undilated and _overlap(geom) <= _COL2IM_MAX_OVERLAP:  # guide: "Overlapping windows"
+    return "col2im"
+  return _correlation_form(geom)
+
+
+def kernel_grad_rule(geom: Geometry, platform: Optional[str]) -> str:
+  """The kernel gradient's formulation under ``"auto"``: one of :data:`KERNEL_GRAD_FORMS`."""
+  if platform != "cpu":
+    return "xla"
+  if (_few_positions(geom) or _overlap(geom) <= 1
+      or _pads_beyond_kernel(geom)):  # guide: "Padding beyond the kernel"
+    return "matmul"
+  return "xla"
 
 
 # ----------------------------------------------------------------------------------------------
-# The three maps, as plain lax programs.
+# The formulations, as plain lax programs on a trimmed geometry.
 
 
 def _pad_to_windows(x: jax.Array, geom: Geometry) -> jax.Array:
@@ -209,10 +221,7 @@ def _window_indices(geom: Geometry, padded: tuple) -> np.ndarray:
 def _im2col(x: jax.Array, geom: Geometry) -> jax.Array:
   """``[N, *O, T, g, C_in // g]``: every tap's view of the padded input, stacked.
 
-  One gather of whole channel rows at static positions. The same columns as ``prod(K)``
-  strided slices and a stack run as fast, but XLA:CPU compiles each slice as its
-  own kernel: 0.3-1.9 s against 0.05-0.12 s for the gather, a kernel-4 stride-2 training step
-  of a DCGAN generator spending most of its compile time there.
+  One gather of whole channel rows at static positions (guide: "Compile time").
   """
   xp = _pad_to_windows(x, geom)
   batch, channels = xp.shape[0], xp.shape[-1]
@@ -239,8 +248,9 @@ def _conv_matmul(x, w, geom, precision):
 
 
 def _conv_xla(x, w, geom, precision):
+  """``lax.conv_general_dilated``; a crop (negative padding) is applied to ``x`` first."""
   highs = geom.highs()
-  if min(highs, default=0) < 0:  # crop what no window reads; lax gets non-negative padding
+  if min(geom.lows + highs, default=0) < 0:
     x = _pad_to_windows(x, geom)
     pads = [(0, 0)] * geom.num_spatial
   else:
@@ -251,13 +261,8 @@ def _conv_xla(x, w, geom, precision):
       precision=precision)
 
 
-def _conv_impl(x, w, *, geom, lowering, precision, platform=None):
-  if _use_matmul(geom, lowering, platform):
-    return _conv_matmul(x, w, geom, precision)
-  return _conv_xla(x, w, geom, precision)
-
-
 def _kernel_grad_matmul(x, y, geom, precision):
+  """The kernel gradient as im2col of ``x`` and one ``dot_general`` with ``y``."""
   g = geom.groups
   cols = _im2col(x, geom)  # [N, *O, T, g, cg]
   lead = cols.shape[:-3]
@@ -273,48 +278,33 @@ def _kernel_grad_matmul(x, y, geom, precision):
 
 
 def _kernel_grad_xla(x, y, geom, precision):
+  """JAX's transpose rule for the kernel: a convolution of ``x`` with ``y`` as its kernel,
+  ``window_strides`` the dilation and ``rhs_dilation`` the stride; never an input-dilated one."""
   shape = (*geom.kernel_sizes, x.shape[-1] // geom.groups, y.shape[-1])
-  # JAX's transpose rule for the kernel: a convolution of x with y as the kernel, y dilated by
-  # the stride (rhs_dilation), never an input-dilated one.
   transpose = jax.linear_transpose(lambda w: _conv_xla(x, w, geom, precision),
                                    jax.ShapeDtypeStruct(shape, y.dtype))
   return transpose(y)[0]
 
 
-def _kernel_grad_impl(x, y, *, geom, lowering, precision, platform=None):
-  if _use_matmul(geom, lowering, platform, kernel_grad=True):
-    return _kernel_grad_matmul(x, y, geom, precision)
-  return _kernel_grad_xla(x, y, geom, precision)
+def _transpose_lax(y, w, geom, precision):
+  """JAX's own transpose in ``x`` of ``lax.conv_general_dilated`` (input-dilated when strided)."""
+  shape = (y.shape[0], *geom.sizes, w.shape[-2] * geom.groups)
+  transpose = jax.linear_transpose(lambda x: _conv_xla(x, w, geom, precision),
+                                   jax.ShapeDtypeStruct(shape, y.dtype))
+  return transpose(y)[0]
 
 
-def _subpixel_kernel(w: jax.Array, geom: Geometry) -> jax.Array:
-  """The sub-pixel kernel ``[*Q, C_out // g, g * prod(s) * C_in // g]`` by pads and reshapes.
-
-  Along one axis, padded input position ``p = q s + r`` of the forward convolution receives
-  ``y[o] w[k]`` exactly when ``o s + k d = p``. Writing ``k d = q_k s + r_k``, phase ``r``
-  collects the taps with ``r_k = r`` and reads ``y[q - q_k]``: a stride-1 correlation over
-  ``Q = (K - 1) d // s + 1`` positions whose window position ``u`` holds the tap with
-  ``q_k = Q - 1 - u``. So: dilate the kernel by ``d`` (interior zeros), pad it to ``Q s``, split
-  the axis into ``(Q, s)`` and flip the ``Q`` part. No gather.
-  """
-  n = geom.num_spatial
-  g = geom.groups
-  *_, cg, c_out = w.shape
-  sub = w
-  for axis, (k, s, d) in enumerate(zip(geom.kernel_sizes, geom.strides, geom.dilations)):
-    q = (k - 1) * d // s + 1
-    span = (k - 1) * d + 1
-    config = [(0, 0, 0)] * sub.ndim
-    config[2 * axis] = (0, q * s - span, d - 1)
-    sub = lax.pad(sub, jnp.zeros((), sub.dtype), config)
-    sub = sub.reshape(*sub.shape[:2 * axis], q, s, *sub.shape[2 * axis + 1:])
-    sub = lax.rev(sub, (2 * axis,))
-  # [Q1, s1, ..., Qn, sn, cg, g * cog] -> [*Q, cog, g, *s, cg]
-  sub = sub.reshape(*sub.shape[:-1], g, c_out // g)
-  perm = ([2 * a for a in range(n)] + [2 * n + 2, 2 * n + 1] + [2 * a + 1 for a in range(n)]
-          + [2 * n])
-  sub = jnp.transpose(sub, perm)
-  return sub.reshape(*sub.shape[:n], c_out // g, -1)
+def _depth_to_space(phases: list, rows: tuple, strides: tuple) -> jax.Array:
+  """Phase arrays ``[N, *rows, C]`` (row-major phase order) -> ``[N, *(rows * s), C]``: phase
+  ``r``'s row ``q`` lands at ``q s + r``."""
+  if len(phases) == 1:
+    return phases[0]
+  n = len(rows)
+  batch, channels = phases[0].shape[0], phases[0].shape[-1]
+  stacked = jnp.stack(phases, axis=-2).reshape(batch, *rows, *strides, channels)
+  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
+  return jnp.transpose(stacked, perm).reshape(
+      batch, *(m * s for m, s in zip(rows, strides)), channels)
 
 
 def _transpose_col2im(y, w, geom, precision):
@@ -322,7 +312,7 @@ def _transpose_col2im(y, w, geom, precision):
 
   ``y [N, *O, C_out]`` times every tap's ``w[k]^T`` in one ``dot_general`` gives
   ``[N, *O, T, C_in]``; tap ``k``'s slab lands at padded positions ``o s + k d``, placed by
-  ``lax.pad`` with interior padding ``s - 1`` (no convolution), and the slabs are summed.
+  ``lax.pad`` (no convolution), and the slabs are summed.
   """
   n = geom.num_spatial
   g = geom.groups
@@ -348,9 +338,8 @@ def _overlap_add(z, geom):
   ``q_k`` rows, so each phase is a sum of shifted slabs (plain pads, at the input's
   resolution) and the phases are interleaved by a reshape (depth to space).
   """
-  n = geom.num_spatial
   zero = jnp.zeros((), z.dtype)
-  rows = [-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides)]
+  rows = tuple(-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides))
   phases = {}
   for i, tap in enumerate(itertools.product(*(range(k) for k in geom.kernel_sizes))):
     offsets = [t * d for t, d in zip(tap, geom.dilations)]
@@ -359,45 +348,78 @@ def _overlap_add(z, geom):
                              zip(offsets, geom.strides, rows, geom.out_sizes)] + [(0, 0, 0)])
     slab = lax.pad(z[..., i, :], zero, config)
     phases[phase] = slab if phase not in phases else phases[phase] + slab
-  batch, channels = z.shape[0], z.shape[-1]
-  empty = jnp.zeros((batch, *rows, channels), z.dtype)
-  stacked = jnp.stack([phases.get(r, empty) for r in
-                       itertools.product(*(range(s) for s in geom.strides))], axis=-2)
-  stacked = stacked.reshape(batch, *rows, *geom.strides, channels)
-  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
-  full = jnp.transpose(stacked, perm).reshape(
-      batch, *(m * s for m, s in zip(rows, geom.strides)), channels)
+  empty = jnp.zeros((z.shape[0], *rows, z.shape[-1]), z.dtype)
+  full = _depth_to_space([phases.get(r, empty) for r in
+                          itertools.product(*(range(s) for s in geom.strides))],
+                         rows, geom.strides)
   crop = ([(0, 0, 0)] + [(-lo, size + lo - m * s, 0) for lo, size, m, s in
                          zip(geom.lows, geom.sizes, rows, geom.strides)] + [(0, 0, 0)])
   return lax.pad(full, zero, crop)
 
 
-def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
-  """The transpose in ``x`` of the convolution: ``y [N, *O, C_out] -> x [N, *S, C_in]``."""
-  if lowering == "subpixel-matmul":  # internal: sub-pixel with im2col inside
-    return _transpose_subpixel(y, w, geom, "matmul", precision, platform)
-  if _use_matmul(geom, lowering, platform, transpose=True):
-    return _transpose_col2im(y, w, geom, precision)
-  return _transpose_subpixel(y, w, geom, lowering, precision, platform)
+def _phase_rows(geom: Geometry) -> tuple[tuple, tuple]:
+  """Rows ``q0 <= q < q0 + qn`` of every phase cover the input's padded positions
+  ``[lo, lo + S)``, position ``p = q s + r``."""
+  q0 = tuple(lo // s for lo, s in zip(geom.lows, geom.strides))
+  qn = tuple(-(-(lo + size) // s) - a for lo, size, s, a in zip(geom.lows, geom.sizes,
+                                                                   geom.strides, q0))
+  return q0, qn
 
 
-def _transpose_subpixel(y, w, geom, lowering, precision, platform):
-  """The transpose in ``x`` as one stride-1 convolution and a depth-to-space shuffle."""
+def _crop_phases(z: jax.Array, geom: Geometry, q0: tuple) -> jax.Array:
+  """``[N, *(qn s), C]`` from row ``q0`` on, cropped to the input's ``[N, *S, C]``."""
+  starts = [0] + [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)] + [0]
+  limits = [z.shape[0]] + [b + size for b, size in zip(starts[1:], geom.sizes)] + [z.shape[-1]]
+  if starts == [0] * z.ndim and tuple(limits) == z.shape:
+    return z
+  return lax.slice(z, starts, limits)
+
+
+def _subpixel_kernel(w: jax.Array, geom: Geometry) -> jax.Array:
+  """The sub-pixel kernel ``[*Q, C_out // g, g * prod(s) * C_in // g]`` of an undilated
+  kernel, by pads and reshapes.
+
+  Along one axis, padded input position ``p = q s + r`` of the forward convolution receives
+  ``y[o] w[k]`` exactly when ``o s + k = p``. Writing ``k = q_k s + r_k``, phase ``r``
+  collects the taps with ``r_k = r`` and reads ``y[q - q_k]``: a stride-1 correlation over
+  ``Q = (K - 1) // s + 1`` positions whose window position ``u`` holds the tap with
+  ``q_k = Q - 1 - u``. So: pad the kernel to ``Q s`` at its end, split the axis into ``(Q, s)``
+  and flip the ``Q`` part. No gather, no interior zero.
+  """
+  n = geom.num_spatial
+  g = geom.groups
+  *_, cg, c_out = w.shape
+  sub = w
+  for axis, (k, s) in enumerate(zip(geom.kernel_sizes, geom.strides)):
+    q = (k - 1) // s + 1
+    config = [(0, 0, 0)] * sub.ndim
+    config[2 * axis] = (0, q * s - k, 0)
+    sub = lax.pad(sub, jnp.zeros((), sub.dtype), config)
+    sub = sub.reshape(*sub.shape[:2 * axis], q, s, *sub.shape[2 * axis + 1:])
+    sub = lax.rev(sub, (2 * axis,))
+  # [Q1, s1, ..., Qn, sn, cg, g * cog] -> [*Q, cog, g, *s, cg]
+  sub = sub.reshape(*sub.shape[:-1], g, c_out // g)
+  perm = ([2 * a for a in range(n)] + [2 * n + 2, 2 * n + 1] + [2 * a + 1 for a in range(n)]
+          + [2 * n])
+  sub = jnp.transpose(sub, perm)
+  return sub.reshape(*sub.shape[:n], c_out // g, g * math.prod(geom.strides) * cg)
+
+
+def _transpose_subpixel(y, w, geom, precision, *, inner="auto", platform=None):
+  """The transpose in ``x`` of an undilated convolution as one stride-1 correlation (all
+  phases in its output channels) and a depth-to-space shuffle; ``inner`` lowers the
+  correlation."""
   n = geom.num_spatial
   g = geom.groups
   cg = w.shape[-2]
   sub = _subpixel_kernel(w, geom)
   qs = sub.shape[:n]
-  # Padded positions p in [lo, lo + S) are rows q in [q0, q0 + qn) of every phase; row q reads
-  # y[q - Q + 1 : q + 1].
-  q0 = tuple(lo // s for lo, s in zip(geom.lows, geom.strides))
-  qn = tuple(-(-(lo + size) // s) - a for lo, size, s, a in zip(geom.lows, geom.sizes,
-                                                                   geom.strides, q0))
-  inner = Geometry(sizes=geom.out_sizes, out_sizes=qn, kernel_sizes=qs, strides=(1,) * n,
-                   lows=tuple(q - 1 - a for q, a in zip(qs, q0)), dilations=(1,) * n,
-                   groups=g)
-  z = _conv_impl(y, sub, geom=inner, lowering=lowering, precision=precision, platform=platform)
-  # Depth to space: [N, *qn, g, *s, cg] -> [N, qn1 s1, ..., g * cg], then crop to S.
+  q0, qn = _phase_rows(geom)  # row q reads y[q - Q + 1 : q + 1]
+  geom_in = Geometry(sizes=geom.out_sizes, out_sizes=qn, kernel_sizes=qs, strides=(1,) * n,
+                     lows=tuple(q - 1 - a for q, a in zip(qs, q0)), dilations=(1,) * n,
+                     groups=g)
+  z = _conv_impl(y, sub, geom=geom_in, lowering=inner, precision=precision, platform=platform)
+  # Depth to space: [N, *qn, g, *s, cg] -> [N, qn1 s1, ..., g * cg].
   batch = z.shape[0]
   z = z.reshape(batch, *qn, g, *geom.strides, cg)
   perm = [0]
@@ -405,9 +427,128 @@ def _transpose_subpixel(y, w, geom, lowering, precision, platform):
     perm += [1 + a, 2 + n + a]
   perm += [1 + n, 2 + 2 * n]
   z = jnp.transpose(z, perm).reshape(batch, *(m * s for m, s in zip(qn, geom.strides)), g * cg)
-  starts = [0] + [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)] + [0]
-  limits = [batch] + [b + size for b, size in zip(starts[1:], geom.sizes)] + [g * cg]
-  return lax.slice(z, starts, limits)
+  return _crop_phases(z, geom, q0)
+
+
+def _phase_taps(k: int, s: int, d: int, r: int) -> Optional[tuple[int, int, int, int]]:
+  """The taps of one axis whose offset ``t d`` is ``r`` modulo ``s``, as ``(first, step, count,
+  q_first)``: taps ``first + j step``, ``step = s / gcd(d, s)``, of which the first lands on row
+  ``q_first = (first d - r) / s``; each next one ``d / gcd(d, s)`` rows further. ``None``: no tap
+  lands on phase ``r``."""
+  step = s // math.gcd(s, d)
+  first = next((t for t in range(min(step, k)) if (t * d - r) % s == 0), None)
+  if first is None:
+    return None
+  return first, step, len(range(first, k, step)), (first * d - r) // s
+
+
+def _flipped_transposed(sub: jax.Array, groups: int) -> jax.Array:
+  """``[*J, C_in // g, C_out]`` -> ``[*J, C_out // g, C_in]`` flipped: the kernel that
+  correlates ``y`` back, channel ``(group, i)`` of the result reading group ``group`` of ``y``."""
+  *spatial, cg, c_out = sub.shape
+  sub = sub.reshape(*spatial, cg, groups, c_out // groups)
+  sub = jnp.swapaxes(jnp.moveaxis(sub, -3, -1), -3, -2)  # [*J, cog, g, cg]
+  sub = sub.reshape(*spatial, c_out // groups, groups * cg)
+  return lax.rev(sub, tuple(range(len(spatial)))) if spatial else sub
+
+
+def _transpose_phases(y, w, geom, precision, *, inner="auto", platform=None):
+  """The transpose in ``x`` phase by phase, over only the taps each phase reads.
+
+  Padded position ``p = q s + r`` receives ``y[o] w[k]`` when ``o s + k d = p``; the taps with
+  ``k d = r (mod s)`` are ``first + j s / gcd(d, s)`` and reach rows ``q = o + q_first + j d /
+  gcd(d, s)``. So phase ``r`` is a stride-1 correlation of ``y`` with those taps, flipped, at
+  dilation ``d / gcd(d, s)``; a phase no tap reaches is zero. At stride 1 this is one dilated
+  correlation of ``y`` with the flipped kernel. The phases are interleaved by a reshape; no
+  product with a zero and no input dilation.
+  """
+  n = geom.num_spatial
+  g = geom.groups
+  cg, c_out = w.shape[-2:]
+  q0, qn = _phase_rows(geom)
+  dils = tuple(d // math.gcd(d, s) for d, s in zip(geom.dilations, geom.strides))
+  phases = []
+  for phase in itertools.product(*(range(s) for s in geom.strides)):
+    taps = [_phase_taps(k, s, d, r) for k, s, d, r in
+            zip(geom.kernel_sizes, geom.strides, geom.dilations, phase)]
+    if any(t is None for t in taps):
+      phases.append(jnp.zeros((y.shape[0], *qn, g * cg), y.dtype))
+      continue
+    sub = lax.slice(w, [t[0] for t in taps] + [0, 0],
+                    [t[0] + (t[2] - 1) * t[1] + 1 for t in taps] + [cg, c_out],
+                    [t[1] for t in taps] + [1, 1])
+    geom_in = Geometry(
+        sizes=geom.out_sizes, out_sizes=qn, kernel_sizes=tuple(t[2] for t in taps),
+        strides=(1,) * n, lows=tuple(t[3] + (t[2] - 1) * e - a for t, e, a in zip(taps, dils, q0)),
+        dilations=tuple(e if t[2] > 1 else 1 for t, e in zip(taps, dils)), groups=g)
+    phases.append(_conv_impl(y, _flipped_transposed(sub, g), geom=geom_in, lowering=inner,
+                             precision=precision, platform=platform))
+  return _crop_phases(_depth_to_space(phases, qn, geom.strides), geom, q0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The three maps: trim, pick a formulation by its rule (or the forced family), run it.
+
+
+def _trimmed_or_zero(geom: Geometry, shape: tuple, *operands):
+  """:func:`trim`'s result, or ``None`` where the map is zero: no tap reads the input, or an
+  operand or the result is empty."""
+  trimmed = trim(geom)
+  if trimmed is None or math.prod(shape) == 0 or any(a.size == 0 for a in operands):
+    return None
+  return trimmed
+
+
+def _conv_impl(x, w, *, geom, lowering, precision, platform=None):
+  shape = _conv_shape(x, w, geom=geom)
+  trimmed = _trimmed_or_zero(geom, shape, x, w)
+  if trimmed is None:
+    return jnp.zeros(shape, x.dtype)
+  geom, firsts = trimmed
+  w = _take_taps(w, geom, firsts)
+  form = conv_rule(geom, platform) if lowering == "auto" else lowering
+  return (_conv_matmul if form == "matmul" else _conv_xla)(x, w, geom, precision)
+
+
+def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
+  """The transpose in ``x`` of the convolution: ``y [N, *O, C_out] -> x [N, *S, C_in]``."""
+  if lowering == "auto":
+    rule = transpose_rule
+  else:
+    rule = lambda g, _: "col2im" if lowering == "matmul" else _correlation_form(g)
+  return transpose_by(rule, y, w, geom, inner=lowering, precision=precision, platform=platform)
+
+
+def transpose_by(form, y, w, geom: Geometry, *, inner: str = "auto", precision=None,
+                 platform: Optional[str] = "cpu") -> jax.Array:
+  """The transpose in ``x`` by one formulation of :data:`TRANSPOSE_FORMS` (a name, or a rule
+  ``(trimmed geometry, platform) -> name``); ``inner`` lowers the stride-1 correlations of
+  ``"subpixel"`` and ``"phases"``. ``"subpixel"`` needs an undilated trimmed geometry."""
+  shape = _transpose_shape(y, w, geom=geom)
+  trimmed = _trimmed_or_zero(geom, shape, y, w)
+  if trimmed is None:
+    return jnp.zeros(shape, y.dtype)
+  geom, firsts = trimmed
+  w = _take_taps(w, geom, firsts)
+  form = form(geom, platform) if callable(form) else form
+  if form == "lax":
+    return _transpose_lax(y, w, geom, precision)
+  if form == "col2im":
+    return _transpose_col2im(y, w, geom, precision)
+  correlate = {"subpixel": _transpose_subpixel, "phases": _transpose_phases}[form]
+  return correlate(y, w, geom, precision, inner=inner, platform=platform)
+
+
+def _kernel_grad_impl(x, y, *, geom, lowering, precision, platform=None):
+  shape = _kernel_grad_shape(x, y, geom=geom)
+  trimmed = _trimmed_or_zero(geom, shape, x, y)
+  if trimmed is None:
+    return jnp.zeros(shape, x.dtype)
+  full = geom
+  geom, firsts = trimmed
+  form = kernel_grad_rule(geom, platform) if lowering == "auto" else lowering
+  w = (_kernel_grad_matmul if form == "matmul" else _kernel_grad_xla)(x, y, geom, precision)
+  return _restore_taps(w, full, firsts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -425,18 +566,13 @@ def _eager(prim):
   return impl
 
 
-try:
-  _ShapedArray = jax.core.ShapedArray
-except AttributeError:  # where jax.core no longer re-exports it
-  from jax._src.core import ShapedArray as _ShapedArray
-
-
 def _define(name, impl, shape_rule):
   prim = Primitive(name)
   prim.def_impl(_eager(prim))
   prim.def_abstract_eval(
-      lambda a, b, **params: _ShapedArray(shape_rule(a, b, **params),
-                                          jnp.result_type(a.dtype, b.dtype)))
+      lambda a, b, **params: jax.core.ShapedArray(shape_rule(a, b, **params),
+                                                   jnp.result_type(a.dtype, b.dtype)))
+  # The rules see the platform: the CPU's lowering and every other platform's differ.
   mlir.register_lowering(prim, mlir.lower_fun(functools.partial(impl, platform="cpu"),
                                               multiple_results=False), platform="cpu")
   mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
@@ -480,7 +616,7 @@ def _fold_into_groups(a, dim, size):
     a = jnp.broadcast_to(a[..., None, :], (*a.shape[:-1], size, a.shape[-1]))
   else:
     a = jnp.moveaxis(a, dim, -2)
-  return a.reshape(*a.shape[:-2], -1)
+  return a.reshape(*a.shape[:-2], a.shape[-2] * a.shape[-1])
 
 
 def _batch_rule(prim, which):
@@ -490,16 +626,21 @@ def _batch_rule(prim, which):
     a, b = args
     da, db = dims
     size = a.shape[da] if da is not None else b.shape[db]
+    if size == 0:  # an empty batch: the result of one item, zero times
+      item = [jax.ShapeDtypeStruct(v.shape[:d] + v.shape[d + 1:] if d is not None else v.shape,
+                                   v.dtype) for v, d in zip(args, dims)]
+      out = jax.eval_shape(lambda a, b: prim.bind(a, b, geom=geom, **params), *item)
+      return jnp.zeros((0, *out.shape), out.dtype), 0
     if which in ("conv", "transpose") and db is None:
       a = jnp.moveaxis(a, da, 0)
-      out = prim.bind(a.reshape(-1, *a.shape[2:]), b, geom=geom, **params)
-      return out.reshape(size, -1, *out.shape[1:]), 0
+      out = prim.bind(a.reshape(size * a.shape[1], *a.shape[2:]), b, geom=geom, **params)
+      return out.reshape(size, a.shape[1], *out.shape[1:]), 0
     wide = geom._replace(groups=geom.groups * size)
     # Channels (and a kernel's output channels) become (B, g, C // g): B * g groups.
     a = _fold_into_groups(a, da, size)
     b = _fold_into_groups(b, db, size)
     out = prim.bind(a, b, geom=wide, **params)
-    return out.reshape(*out.shape[:-1], size, -1), out.ndim - 1
+    return out.reshape(*out.shape[:-1], size, out.shape[-1] // size), out.ndim - 1
 
   return rule
 

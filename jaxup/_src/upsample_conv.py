@@ -11,11 +11,13 @@ and a depth-to-space (:func:`jaxup.pixel_shuffle`) interleaves them: the polypha
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -26,12 +28,8 @@ from jaxup._src.nearest import upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle
 
 
-# "auto" takes the polyphase form when the low-resolution convolution has at least this many
-# positions (batch times spatial sizes). Below it, building the phase kernels (prod(factor) *
-# prod(T) * C_in * C_out values per call) costs more than the taps they save. Measured on 2
-# shared cores with a 3x3 kernel at factor 2, polyphase / unfused time: 6.7 at (1, 2, 2, 512),
-# 1.7 at (1, 4, 4, 512), 1.25 at (1, 8, 8, 256); 0.34 at (1, 16, 16, 256), 0.36 at
-# (1, 32, 32, 128), 0.23 at (8, 8, 8, 128), 0.51 at (2, 16, 16, 128), 0.45 at (8, 32, 32, 64).
+# Guide (docs/guides/convolution-lowering.md), "upsample_conv": on the CPU the polyphase form
+# pays from this many low-resolution positions (batch times spatial sizes) on.
 POLYPHASE_MIN_POSITIONS = 128
 
 
@@ -41,41 +39,44 @@ def _taps(kernel_size: int, factor: int, dilation: int) -> int:
   return (factor - 1 + dilation * (kernel_size - 1)) // factor + 1
 
 
+def _phase_matrix(kernel_size: int, factor: int, dilation: int) -> np.ndarray:
+  """``[f, T, K]``: entry ``[r, t, k]`` is 1 where tap ``k`` of phase ``r`` reads sample ``t``,
+  ``floor((r + k d) / f) = t``."""
+  m = np.zeros((factor, _taps(kernel_size, factor, dilation), kernel_size), np.float32)
+  for r in range(factor):
+    for k in range(kernel_size):
+      m[r, (r + k * dilation) // factor, k] = 1
+  return m
+
+
 def polyphase_kernel(kernel: jax.Array, factors: Sequence[int],
                      dilations: Sequence[int]) -> jax.Array:
   """The kernel ``[*K, I, O]`` summed per phase: ``[*factors, *T, I, O]``.
 
   Along an axis with kernel size ``K``, factor ``f`` and dilation ``d``, output phase ``r``
-  reads low-resolution sample ``q + floor((r + k d) / f)`` through tap ``k``. The taps with
-  ``floor((r + k d) / f) = t`` form the contiguous range ``ceil((t f - r) / d) <= k <
-  ceil(((t + 1) f - r) / d)``, so entry ``t`` of phase ``r`` is a sum of whole ``[..., I, O]``
-  slices of the kernel. The phase and tap axes are built in front of ``[I, O]``, which stay
-  contiguous: XLA:CPU is slow at sums and stacks that interleave a small axis with them.
+  reads low-resolution sample ``q + floor((r + k d) / f)`` through tap ``k``, so entry ``t`` of
+  phase ``r`` is the sum of the taps with ``floor((r + k d) / f) = t``: a 0/1 matrix
+  ``[f, T, K]`` per axis. Their Kronecker product applied to the kernel's taps is one matrix
+  product ``[prod(f) prod(T), prod(K)] x [prod(K), I O]`` whose transpose (the kernel's
+  gradient) is one product too: no slab of the kernel's size per tap in either direction.
   """
-  out = kernel  # [R_0 .. R_{a-1}, T_0 .. T_{a-1}, K_a .. K_{n-1}, I, O] before axis a
-  for a, (f, d) in enumerate(zip(factors, dilations)):
-    axis = 2 * a
-    size = out.shape[axis]
-    num_taps = _taps(size, f, d)
-    zero = jnp.zeros_like(lax.index_in_dim(out, 0, axis, keepdims=False))
-    phases = []
-    for r in range(f):
-      taps = []
-      for t in range(num_taps):
-        lo = min(max(-(-(t * f - r) // d), 0), size)
-        hi = max(min(-(-((t + 1) * f - r) // d), size), lo)
-        part = zero  # no tap lands on this sample
-        for k in range(lo, hi):
-          tap = lax.index_in_dim(out, k, axis, keepdims=False)
-          part = tap if k == lo else part + tap
-        taps.append(part)
-      phases.append(jnp.stack(taps, axis=axis))
-    out = jnp.stack(phases, axis=a)
-  return out
+  n = len(factors)
+  *kernel_sizes, i, o = kernel.shape
+  mats = [_phase_matrix(k, f, d) for k, f, d in zip(kernel_sizes, factors, dilations)]
+  full = functools.reduce(np.multiply.outer, mats)  # [f0, T0, K0, f1, T1, K1, ...]
+  perm = [3 * a for a in range(n)] + [3 * a + 1 for a in range(n)] + [3 * a + 2 for a in range(n)]
+  full = full.transpose(perm)  # [*R, *T, *K]
+  lead = full.shape[:2 * n]
+  rows = full.reshape(math.prod(lead), math.prod(kernel_sizes))
+  out = lax.dot_general(jnp.asarray(rows, kernel.dtype),
+                        kernel.reshape(math.prod(kernel_sizes), i * o),
+                        (((1,), (0,)), ((), ())), precision=lax.Precision.HIGHEST)
+  return out.reshape(*lead, i, o)
 
 
 def _polyphase_pays(batch: int, sizes, kernel_sizes, factors, dilations) -> bool:
-  """The "auto" rule: polyphase when it reads fewer taps and the input is not tiny."""
+  """The CPU's ``"auto"`` rule: polyphase when it reads fewer taps and the input is not tiny.
+  Other platforms run the unfused pair (guide, "upsample_conv")."""
   taps = math.prod(_taps(k, f, d) for k, f, d in zip(kernel_sizes, factors, dilations))
   return taps < math.prod(kernel_sizes) and batch * math.prod(sizes) >= POLYPHASE_MIN_POSITIONS
 
@@ -120,14 +121,8 @@ def upsample_conv(
   padding of ``x``, so the borders come out exact. The ``W_r`` are sums of static slices of the
   kernel; one stride-1 convolution of ``x`` computes every phase into its output channels and a
   depth-to-space interleaves them. ``fused=False`` runs the pair as written, and
-  ``fused="auto"`` (the default) picks the polyphase form when it reads fewer taps per output
-  and the input has at least ``POLYPHASE_MIN_POSITIONS`` (128) positions (batch times spatial
-  sizes). On XLA:CPU with a 3x3 kernel at factor 2 the polyphase form is 2-4x faster from 256
-  positions on (``(1, 16, 16, C)``, ``(8, 8, 8, C)``, ``(8, 32, 32, C)``) and slower on tiny
-  inputs (``(1, 2..8, 2..8, C)``), where building its ``prod(factor)`` phase kernels costs
-  more than the convolution. On GPUs ``"auto"`` runs the unfused pair: on an H100 the
-  polyphase training step at ``(1, 32, 32, 512)`` took 0.87 ms against 0.47 ms unfused, and
-  its forward pass at ``(8, 32, 32, 64)`` 0.155 ms against 0.136 ms.
+  ``fused="auto"`` (the default) picks one when the program is lowered for its platform, by
+  the rule in ``docs/guides/convolution-lowering.md``.
 
   The operation is linear in ``x``; its transpose (``jax.linear_transpose``, the VJP in ``x``) is
   :func:`jaxup.conv_transpose` at stride 1 followed by sum pooling over ``factor`` blocks.
@@ -144,12 +139,10 @@ def upsample_conv(
       channels-last with a batch axis by rank (``NWC``, ``NHWC``, ``NDHWC``).
     precision: passed to the convolution.
     fused: ``True`` for the polyphase form, ``False`` for upsampling then convolving, or
-      ``"auto"`` (any case) to choose from the shapes as above; the result is the same up to
+      ``"auto"`` (any case) to choose per platform and shape; the result is the same up to
       float rounding.
     lowering: how the convolution itself is computed, ``"auto"``, ``"xla"`` or ``"matmul"``, as
-      in :func:`jaxup.conv`. With ``"auto"`` on CPU the polyphase convolution's gradients
-      use matrix products (it is padded beyond its kernel's span, where XLA:CPU's kernel
-      gradient is 25-100x slower) and its forward pass XLA's convolution.
+      in :func:`jaxup.conv`.
 
   Returns:
     The upsampled convolution in the layout of ``x``, dtype ``result_type(x, kernel)``.
@@ -193,15 +186,30 @@ def upsample_conv(
                                    dilation=dilations)
 
   batch = 1 if lay.batch_axis is None else x.shape[lay.batch_axis]
-  if fused == "auto":
-    # Off the CPU, XLA fuses the unfused pair well and the polyphase form lost (see above).
-    fused = (jax.default_backend() == "cpu"
-             and _polyphase_pays(batch, sizes, kernel_sizes, factors, dilations))
-  if not fused:
-    return conv(upsample_nearest(x, factors, layout=layout), kernel, padding=pads,
-                dilation=dilations, groups=groups, layout=layout, precision=precision,
-                lowering=lowering)
+  kw = dict(groups=groups, layout=layout, precision=precision, lowering=lowering)
 
+  def unfused(x, kernel):
+    return conv(upsample_nearest(x, factors, layout=layout), kernel, padding=pads,
+                dilation=dilations, **kw)
+
+  def polyphase(x, kernel):
+    return _polyphase(x, kernel, factors, dilations, pads, outs, lay, **kw)
+
+  if fused == "auto":
+    if not _polyphase_pays(batch, sizes, kernel_sizes, factors, dilations):
+      return unfused(x, kernel)
+    # Decided when the program is lowered for its platform (guide, "upsample_conv").
+    return lax.platform_dependent(x, kernel, cpu=polyphase, default=unfused)
+  return polyphase(x, kernel) if fused else unfused(x, kernel)
+
+
+def _polyphase(x, kernel, factors, dilations, pads, outs, lay, *, groups, layout, precision,
+               lowering):
+  """The polyphase form: one stride-1 convolution of ``x`` with every phase's kernel, then a
+  depth-to-space interleave and a crop to the output."""
+  n = lay.num_spatial
+  *kernel_sizes, in_per_group, c_out = kernel.shape
+  sizes = lay.spatial_shape(x.shape)
   # Low-resolution rows q0 <= q < q0 + qn cover the output: p = q f + r for p in
   # [-p_lo, -p_lo + S_out). Row q reads x[q : q + T], so x is padded by -q0 below.
   taps = [_taps(k, f, d) for k, f, d in zip(kernel_sizes, factors, dilations)]
