@@ -35,6 +35,7 @@ from jaxup._src.resize_methods import area_taps
 from jaxup._src.resize_methods import kernel_taps
 from jaxup._src.resize_methods import nearest_taps
 from jaxup._src.resize_methods import overlap_taps
+from jaxup._src.resize_methods import torch_uint8_taps
 
 METHODS = tuple(_METHOD_TABLE)
 COORDINATE_TRANSFORMATION_MODES = (
@@ -668,6 +669,15 @@ def resize(
   options = _resolve_options(method, align_corners, coordinate_transformation_mode,
                              nearest_mode, cubic_coeff_a, exclude_outside, antialias,
                              extrapolation_value)
+  x, axes = _axes_to_resize(x, size, scale, options, recompute_scale, keep_aspect_ratio_policy,
+                            roi, axes, layout)
+  plans = [_plan_axis(a, n, m, s, options, r) for a, n, m, s, r in axes]
+  return _run_plans(x, plans, options.method.kind == "nearest")
+
+
+def _axes_to_resize(x, size, scale, options, recompute_scale, keep_aspect_ratio_policy, roi,
+                    axes, layout):
+  """``x`` as an array and, per resized axis, ``(axis, S_in, S_out, scale or None, roi)``."""
   recompute_scale = checks.boolean(recompute_scale, "recompute_scale")
   keep_aspect_ratio_policy = checks.choice(keep_aspect_ratio_policy, "keep_aspect_ratio_policy",
                                            KEEP_ASPECT_RATIO_POLICIES)
@@ -678,9 +688,74 @@ def resize(
   in_sizes = _check_spatial(x, parsed, resized, options.method)
   out_sizes, scales = _output_sizes(parsed, resized, in_sizes, size, scale, recompute_scale,
                                     keep_aspect_ratio_policy)
-  plans = [_plan_axis(a, n, m, s, options, r)
-           for a, n, m, s, r in zip(resized, in_sizes, out_sizes, scales, rois)]
-  return _run_plans(x, plans, options.method.kind == "nearest")
+  return x, list(zip(resized, in_sizes, out_sizes, scales, rois))
+
+
+def torch_interpolate(x, *, layout, size=None, scale=None, method, align_corners=False,
+                      antialias=False, exclude_outside=None, cubic_coeff_a=-0.75,
+                      recompute_scale=False):
+  """:func:`resize` with PyTorch's rule for integer inputs (``jaxup.functional.interpolate``).
+
+  Floating inputs and nearest methods are :func:`resize`. A uint8 image resized by 2-D
+  ``linear`` or ``cubic`` (PyTorch's ``bilinear`` / ``bicubic``, antialiased or not) follows
+  PyTorch's fixed-point kernel exactly: int16 weights per axis, each pass rounded half up and
+  saturated to [0, 255], the last spatial axis first. PyTorch interpolates no other integer
+  input, so neither does this: a TypeError says what to do.
+  """
+  kwargs = dict(size=size, scale=scale, method=method, align_corners=align_corners,
+                antialias=antialias, exclude_outside=exclude_outside,
+                cubic_coeff_a=cubic_coeff_a, recompute_scale=recompute_scale, layout=layout)
+  dtype = getattr(x, "dtype", None)
+  if dtype is None or not jnp.issubdtype(dtype, jnp.integer):
+    return resize(x, **kwargs)
+  options = _resolve_options(method, align_corners, None, None, cubic_coeff_a, exclude_outside,
+                             antialias, 0.0)
+  if options.method.kind == "nearest":
+    return resize(x, **kwargs)
+  x, axes = _axes_to_resize(x, size, scale, options, recompute_scale, "stretch", None, None,
+                            layout)
+  if (x.dtype != jnp.uint8 or options.method.name not in ("linear", "cubic")
+      or len(axes) != 2):
+    raise TypeError(
+        f"interpolate: PyTorch interpolates integer inputs only as uint8 with mode='bilinear' "
+        f"or 'bicubic' (and moves any dtype with the nearest modes), got {x.dtype} with "
+        f"method={options.method.name!r} over {len(axes)} spatial axes; cast the input to a "
+        "floating dtype, or call jaxup.resize, which interpolates integers in floating point "
+        "and truncates")
+  cubic = options.method.name == "cubic"
+  for axis, n, m, s, _ in sorted(axes, key=lambda a: -a[0]):
+    taps, weights, precision = torch_uint8_taps(n, m, s, align_corners, cubic, antialias)
+    if not _is_identity(_AxisPlan(axis, n, m, taps, weights / (1 << precision))):
+      x = _fixed_point_axis(x, axis, np.clip(taps, 0, n - 1), weights, precision)
+  return x
+
+
+def _fixed_point_axis(x, axis, taps, weights, precision):
+  """One PyTorch uint8 pass: int32 multiply-adds of int16 weights, ``>> precision`` after
+  adding half, saturated to uint8 (the taps' gathers as in :func:`_gather_axis`)."""
+  out_size, width = taps.shape
+  shape = (1,) * axis + (out_size,) + (1,) * (x.ndim - axis - 1)
+  out_shape = x.shape[:axis] + (out_size,) + x.shape[axis + 1:]
+  acc = jnp.full(out_shape, 1 << (precision - 1), jnp.int32)
+  if width > _MAX_UNROLLED_TAPS:
+    all_taps = jnp.asarray(taps.T.astype(np.int32))
+    all_weights = jnp.asarray(weights.T.astype(np.int32))
+
+    def add_tap(t, acc):
+      term = jnp.take(x, all_taps[t], axis=axis, mode="clip", indices_are_sorted=True)
+      return acc + term.astype(jnp.int32) * all_weights[t].reshape(shape)
+
+    acc = lax.fori_loop(0, width, add_tap, acc)
+  else:
+    for t in range(width):
+      if not np.any(weights[:, t]):
+        continue
+      term = jnp.take(x, taps[:, t].astype(np.int32), axis=axis, mode="clip",
+                      indices_are_sorted=True)
+      acc = acc + term.astype(jnp.int32) * jnp.asarray(
+          weights[:, t].reshape(shape).astype(np.int32))
+  return jnp.clip(lax.shift_right_arithmetic(acc, jnp.int32(precision)), 0, 255).astype(
+      jnp.uint8)
 
 
 _TRANSLATABLE = tuple(m.name for m in _METHOD_TABLE.values()

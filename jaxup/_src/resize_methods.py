@@ -217,3 +217,111 @@ def overlap_taps(x, in_size, width):
 
   taps, weights = _padded(starts, counts, weights_of)
   return taps, weights
+
+
+# PyTorch's uint8 kernels -------------------------------------------------------------------
+#
+# PyTorch resizes uint8 images (bilinear and bicubic, with or without antialiasing) in fixed
+# point: per axis it computes float64 weights, scales them by 2**p to int16 (p the largest
+# precision at which the axis' largest weight stays below 2**15), and each pass computes
+# ``clamp((2**(p-1) + sum_k w_k x_k) >> p, 0, 255)``: rounded half up and saturated per pass,
+# the last spatial axis first (``UpSampleKernel.cpp``: ``_compute_index_ranges_int16_weights``,
+# ``basic_loop_aa_horizontal<uint8_t>``, ``separable_upsample_generic_Nd_kernel_impl``).
+
+
+def torch_scale(in_size, out_size, scale, align_corners):
+  """PyTorch's ``area_pixel_compute_scale`` in float64 (``scale``: the given factor or None)."""
+  if align_corners:
+    return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+  return 1.0 / scale if scale is not None and scale > 0 else in_size / out_size
+
+
+def _torch_filter(cubic, antialias):
+  """PyTorch's ``aa_filter``: the tent, or Keys' cubic with a = -0.5 (antialiased) / -0.75."""
+  if not cubic:
+    return lambda d: np.where(np.abs(d) < 1.0, 1.0 - np.abs(d), 0.0)
+  a = -0.5 if antialias else -0.75
+  def cubic_filter(d):
+    d = np.abs(d)
+    inner = ((a + 2) * d - (a + 3)) * d * d + 1
+    outer = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d < 1.0, inner, np.where(d < 2.0, outer, 0.0))
+  return cubic_filter
+
+
+def _torch_antialias_weights(in_size, out_size, r, interp, f):
+  """Per output: first tap, tap count and normalised weights of the stretched filter."""
+  support = interp * 0.5 * r if r >= 1.0 else interp * 0.5
+  width = int(math.ceil(support)) * 2 + 1
+  invscale = 1.0 / r if r >= 1.0 else 1.0
+  center = r * (np.arange(out_size) + 0.5)
+  start = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
+  count = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), in_size) - start
+  count = np.clip(count, 0, width)
+  k = np.arange(width)[None, :]
+  valid = k < count[:, None]
+  weights = np.where(valid, f((k + start[:, None] - center[:, None] + 0.5) * invscale), 0.0)
+  total = np.cumsum(weights, axis=1)[:, -1]  # summed in tap order, as there
+  normalised = total != 0
+  weights = np.where(normalised[:, None],
+                     weights / np.where(normalised, total, 1.0)[:, None], weights)
+  largest = float(weights[normalised].max()) if normalised.any() else 0.0
+  return start, count, weights, max(largest, 0.0)
+
+
+def _torch_plain_weights(in_size, out_size, r, interp, f, align_corners):
+  """Per output: first tap, count and the weights of the taps PyTorch folds onto the border."""
+  cubic = interp > 2
+  i = np.arange(out_size, dtype=np.float64)
+  if align_corners:
+    real = r * i
+  else:
+    real = r * (i + 0.5) - 0.5
+    if not cubic:
+      real = np.maximum(real, 0.0)
+  # guard_index_and_lambda floors in float32 (floorf), then clamps.
+  index = np.minimum(np.floor(real.astype(np.float32)).astype(np.int64), in_size - 1)
+  lam = np.minimum(np.maximum(real - index, 0.0), 1.0)
+  half = interp // 2
+  lowest = index - half + 1
+  start = np.maximum(lowest, 0)
+  count = np.clip(np.minimum(index + half + 1, in_size) - start, 0, interp)
+  weights = np.zeros((out_size, interp))
+  rows = np.arange(out_size)
+  slot = np.zeros(out_size, dtype=np.int64)
+  largest = 0.0
+  for j in range(interp):
+    w = f(float(j + 1 - half) - lam)
+    position = lowest + j
+    slot = np.where(position <= 0, 0, np.where(position >= in_size - 1, count - 1, slot))
+    weights[rows, slot] += w
+    largest = max(largest, float(weights[rows, slot].max()))
+    slot = slot + 1
+  return start, count, weights, largest
+
+
+def torch_uint8_taps(in_size, out_size, scale, align_corners, cubic, antialias):
+  """PyTorch's fixed-point taps of one axis for uint8 bilinear / bicubic.
+
+  Returns ``(taps, weights, precision)``: ``taps`` ``[out, K]`` input indices (unused slots
+  repeat the first tap with weight 0), ``weights`` the int16 values as int64, and the
+  precision ``p`` with which output ``i`` is ``(2**(p-1) + sum_k weights[i, k] *
+  x[taps[i, k]]) >> p``, clamped to [0, 255].
+  """
+  r = torch_scale(in_size, out_size, scale, align_corners)
+  interp = 4 if cubic else 2
+  f = _torch_filter(cubic, antialias)
+  if antialias:
+    start, count, weights, largest = _torch_antialias_weights(in_size, out_size, r, interp, f)
+  else:
+    start, count, weights, largest = _torch_plain_weights(in_size, out_size, r, interp, f,
+                                                          align_corners)
+  precision = 0
+  while precision < 22 and int(0.5 + largest * (1 << (precision + 1))) < (1 << 15):
+    precision += 1
+  scaled = weights * (1 << precision)
+  fixed = np.where(scaled < 0, np.trunc(-0.5 + scaled), np.trunc(0.5 + scaled)).astype(np.int64)
+  k = np.arange(weights.shape[1])[None, :]
+  valid = k < count[:, None]
+  taps = np.where(valid, start[:, None] + k, start[:, None])
+  return taps, np.where(valid, fixed, 0), precision
