@@ -737,8 +737,8 @@ def test_errors():
   with pytest.raises(ValueError, match=r"size must be an int or a sequence of 2 ints"):
     linear(x, (2, 2, 2))
   with pytest.raises(ValueError, match="method must be one of 'nearest', 'nearest-exact', "
-                     "'linear', 'cubic', 'lanczos3', .*, got 'box'"):
-    resize(x, 2, method="box")
+                     "'linear', 'cubic', 'box', 'lanczos1', .*, got 'boxes'"):
+    resize(x, 2, method="boxes")
   with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of "
                      "'half_pixel', .*, got 'tf_half_pixel_for_nn'"):
     linear(x, 2, coordinate_transformation_mode="tf_half_pixel_for_nn")

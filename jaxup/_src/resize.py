@@ -32,6 +32,7 @@ from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
 from jaxup._src.resize_methods import Method
 from jaxup._src.resize_methods import area_taps
+from jaxup._src.resize_methods import corner_area_taps
 from jaxup._src.resize_methods import kernel_taps
 from jaxup._src.resize_methods import nearest_taps
 from jaxup._src.resize_methods import overlap_taps
@@ -134,6 +135,11 @@ def _plan_axis(axis, in_size, out_size, scale, options, roi=None):
     return _AxisPlan(axis, in_size, out_size, nearest_taps(x, options.nearest_mode), None,
                      outside, fill)
   ratio = out_size / in_size if scale is None else scale
+  if method.kind == "overlap" and options.coordinates == "align_corners":
+    # TensorFlow 1's resize_area(align_corners=True).
+    taps, weights = corner_area_taps(in_size, out_size, out_size if scale is None
+                                     else in_size * scale)
+    return _AxisPlan(axis, in_size, out_size, taps, weights)
   if method.kind == "overlap":
     taps, weights = overlap_taps(x, in_size, 1 / ratio)
     return _AxisPlan(axis, in_size, out_size, taps, weights, outside, fill)
@@ -272,6 +278,14 @@ def _resolve_options(method, align_corners, coordinate_transformation_mode, near
     for value, name in ((align_corners, "align_corners"),
                         (coordinate_transformation_mode, "coordinate_transformation_mode"),
                         (exclude_outside, "exclude_outside")):
+      if (m.kind == "overlap" and name == "coordinate_transformation_mode"
+          and value == "align_corners"):
+        continue  # TensorFlow 1's resize_area(align_corners=True)
+      if value and name == "coordinate_transformation_mode" and m.kind == "overlap":
+        raise ValueError(f"{name}={value!r} does not apply to method='area-overlap': its "
+                         "output pixels average the input pixels they cover; only "
+                         "'align_corners' (TensorFlow 1's resize_area(align_corners=True)) "
+                         "changes the footprints")
       if value:
         raise ValueError(f"{name}={value!r} does not apply to method={m.name!r}: its output "
                          "pixels average the input pixels they cover")
@@ -802,8 +816,9 @@ def scale_and_translate(
     size: the output size of each resized axis: an int for all, or one per axis.
     scale: a positive float (or one per axis).
     translation: a float (or one per axis), in output pixels.
-    method: ``"linear"``, ``"cubic"``, ``"lanczos3"``, ``"lanczos5"``, ``"mitchellcubic"``,
-      ``"gaussian"`` or ``"area-overlap"``.
+    method: ``"linear"``, ``"cubic"``, ``"box"``, ``"lanczos1"``, ``"lanczos3"``,
+      ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"`` or ``"area-overlap"``. ``box`` and
+      ``lanczos1`` are TensorFlow's (``jax.image`` has neither).
     antialias: widen the kernel when :math:`s < 1`.
     axes: the spatial axes to resample, as a string of layout letters; ``None`` for all.
     layout: the layout string of ``x``; ``None`` for channels-last.

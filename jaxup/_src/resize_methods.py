@@ -10,7 +10,9 @@ The kernels follow the definitions of their references:
 
 * ``linear``: the triangle :math:`\\max(0, 1 - |d|)`.
 * ``cubic``: Keys' cubic convolution with coefficient :math:`a` (Keys 1981, eq. 4).
-* ``lanczos3``, ``lanczos5``: :math:`\\operatorname{sinc}(d)\\operatorname{sinc}(d/R)` for
+* ``box``: TensorFlow's rectangle, 1 for :math:`|d| < 1/2`, :math:`1/2` at :math:`|d| = 1/2`,
+  0 beyond, with TensorFlow's span radius 1 (``sampling_kernels.h``, ``BoxKernelFunc``).
+* ``lanczos1``, ``lanczos3``, ``lanczos5``: :math:`\\operatorname{sinc}(d)\\operatorname{sinc}(d/R)` for
   :math:`|d| \\le R`, with the value 1 for :math:`|d| \\le 10^{-3}` as TensorFlow's
   ``sampling_kernels.h`` and ``jax.image`` evaluate it.
 * ``mitchellcubic``: Mitchell and Netravali's cubic with :math:`B = C = 1/3` (SIGGRAPH 1988).
@@ -62,6 +64,13 @@ def mitchell_cubic(d, a=None):
   inner = ((7 / 6 * d - 2) * d) * d + 8 / 9
   outer = ((-7 / 18 * d + 2) * d - 10 / 3) * d + 16 / 9
   return np.where(d < 1, inner, np.where(d < 2, outer, 0.0))
+
+
+def box(d, a=None):
+  """TensorFlow's box: 1 inside ``|d| < 1/2``, 1/2 on the edges, 0 outside."""
+  del a
+  d = np.abs(d)
+  return np.where(d < 0.5, 1.0, np.where(d == 0.5, 0.5, 0.0))
 
 
 GAUSSIAN_RADIUS = 1.5
@@ -116,6 +125,10 @@ METHODS = {
                reference="PyTorch (bi/tri)linear, TensorFlow, jax.image, ONNX linear"),
         Method("cubic", "kernel", keys_cubic, 2.0, antialias=True,
                reference="PyTorch bicubic, TensorFlow, jax.image, ONNX cubic"),
+        Method("box", "kernel", box, 1.0, exclude_outside=True, antialias=True,
+               reference="TensorFlow ScaleAndTranslate box"),
+        Method("lanczos1", "kernel", lanczos(1), 1.0, exclude_outside=True, antialias=True,
+               reference="TensorFlow ScaleAndTranslate lanczos1"),
         Method("lanczos3", "kernel", lanczos(3), 3.0, exclude_outside=True, antialias=True,
                reference="TensorFlow, Keras and jax.image lanczos3"),
         Method("lanczos5", "kernel", lanczos(5), 5.0, exclude_outside=True, antialias=True,
@@ -184,6 +197,30 @@ def _padded(starts, counts, weights_of):
   valid = np.arange(width)[None, :] < counts[:, None]
   weights = np.where(valid, weights_of(taps), 0.0)
   return np.where(valid, taps, starts[:, None]), weights
+
+
+def corner_area_taps(in_size, out_size, length):
+  """TensorFlow 1's ``resize_area(align_corners=True)`` (``resize_area_op.cc``).
+
+  With ``r = (in - 1) / (L - 1)`` (``in / L`` for ``L = 1``; ``L`` the output length), output
+  ``i`` is the average of the input over ``[i r, (i + 1) r]``, each pixel ``[j, j + 1]``
+  weighted by its overlap, divided by ``r``. The last footprints reach past the input when
+  downsampling; those parts read the border pixel (TensorFlow clamps the index). An input of
+  one pixel (``r = 0``, where TensorFlow divides by zero) is replicated.
+  """
+  r = (in_size - 1) / (length - 1) if length > 1 else in_size / length
+  i = np.arange(out_size)
+  if r == 0:
+    return np.zeros((out_size, 1), np.int64), np.ones((out_size, 1))
+  lo, hi = i * r, (i + 1) * r
+  starts = np.floor(lo).astype(np.int64)
+  counts = np.maximum(np.ceil(hi).astype(np.int64) - starts, 1)
+
+  def weights_of(taps):
+    overlap = np.minimum(taps + 1, hi[:, None]) - np.maximum(taps, lo[:, None])
+    return np.maximum(overlap, 0.0) / r
+
+  return _padded(starts, counts, weights_of)
 
 
 def area_taps(in_size, out_size):
