@@ -749,7 +749,7 @@ def test_errors():
   with pytest.raises(ValueError, match="both set the coordinates; pass only one of them"):
     linear(x, 2, align_corners=True, coordinate_transformation_mode="asymmetric")
   with pytest.raises(ValueError, match="antialias=True applies to method 'linear', 'cubic', "
-                     "'lanczos3', .* not method='nearest-exact'"):
+                     "'box', 'lanczos1', 'lanczos3', .* not method='nearest-exact'"):
     resize(x, 2, method="nearest-exact", antialias=True)
   with pytest.raises(ValueError, match="antialias=True applies to .* not method='area'"):
     resize(x, 2, method="area", antialias=True)
