@@ -475,197 +475,54 @@ def resize(
 ) -> jax.Array:
   r"""Resizes the spatial axes of ``x`` by interpolation with the kernel ``method`` names.
 
-  ``[N, *S_in, C] -> [N, *S_out, C]`` in the default channels-last layout, where ``N`` is the
-  batch, ``C`` the channels, ``S_in`` the 1, 2 or 3 spatial sizes and ``S_out`` the requested
-  ones (``size``, or ``floor(S_in * scale)``). Only the axes in ``axes`` change.
-
-  There is no default ``method`` (as in ``jax.image.resize``): PyTorch's ``interpolate``
-  defaults to nearest, ``jax.image`` and TensorFlow to bilinear, so a port states it.
-
-  Every output position :math:`y` maps to a source coordinate :math:`x` by the
-  ``coordinate_transformation_mode`` of the ONNX ``Resize`` operator, with
-  :math:`s = S_{out} / S_{in}`, or the given ``scale``, and :math:`L = S_{in} s` the output
-  length (fractional when a ``scale`` is given):
-
-  ======================== ==================================================================
-  mode                     :math:`x`
-  ======================== ==================================================================
-  ``half_pixel``           :math:`(y + 0.5) / s - 0.5`
-  ``pytorch_half_pixel``   as ``half_pixel``, but :math:`0` when :math:`S_{out} = 1`
-  ``half_pixel_symmetric`` ``half_pixel`` plus :math:`\frac{S_{in}}{2}(1 - S_{out} / L)`
-  ``align_corners``        :math:`y (S_{in} - 1) / (L - 1)` (:math:`0` if :math:`L = 1`)
-  ``asymmetric``           :math:`y / s`
-  ``tf_crop_and_resize``   :math:`a (S_{in} - 1) + y (b - a)(S_{in} - 1) / (L - 1)` for the
-                           ``roi`` :math:`[a, b]` of the axis; outputs with :math:`x` outside
-                           :math:`[0, S_{in} - 1]` are ``extrapolation_value``
-  ======================== ==================================================================
-
-  PyTorch's ``align_corners=True`` is :math:`y (S_{in} - 1) / (S_{out} - 1)` with the integer
-  :math:`S_{out}`, as PyTorch computes it also from a ``scale``.
-
-  The methods (:math:`d` is the distance from :math:`x` in input pixels; the kernel methods
-  weigh input :math:`j` by :math:`K(j - x)`, normalised to sum to one):
-
-  ================= ======================================================= ======================
-  ``method``        kernel :math:`K(d)` (zero outside the radius)           defaults reproduce
-  ================= ======================================================= ======================
-  ``nearest``       the input at :math:`x` rounded by ``nearest_mode``      PyTorch ``nearest``
-                    (default ``floor``), ``asymmetric`` coordinates
-  ``nearest-exact`` the same, rounded half up, ``half_pixel``               PyTorch
-                                                                            ``nearest-exact``
-  ``linear``        :math:`\max(0, 1 - |d|)`                                PyTorch ``bilinear``
-  ``cubic``         Keys' cubic, :math:`a` = ``cubic_coeff_a``, radius 2    PyTorch ``bicubic``
-  ``lanczos3``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/3)`, radius 3  TensorFlow, Keras
-                    (1 for :math:`|d| \le 10^{-3}`)
-  ``lanczos5``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/5)`, radius 5  TensorFlow, Keras
-  ``mitchellcubic`` Mitchell-Netravali, :math:`B = C = 1/3`:                TensorFlow
-                    :math:`(7|d|^3 - 12d^2 + 16/3)/6` below 1,
-                    :math:`(-7|d|^3/3 + 12d^2 - 20|d| + 32/3)/6` below 2
-  ``gaussian``      :math:`\exp(-2 d^2)`, :math:`\sigma = 1/2`, below 1.5   TensorFlow
-  ``area``          adaptive average pooling (see below)                    PyTorch ``area``
-  ``area-overlap``  the footprint's average, weighted by overlap            TensorFlow ``area``,
-                                                                            ``jax.image`` ``area``
-  ================= ======================================================= ======================
-
-  ``area`` (PyTorch) averages inputs :math:`\lfloor i S_{in} / S_{out} \rfloor` to
-  :math:`\lceil (i + 1) S_{in} / S_{out} \rceil - 1` with equal weights; ``area-overlap``
-  (TensorFlow, ``jax.image``) averages over the output pixel's footprint
-  :math:`[i, i + 1] S_{in} / S_{out}`, each input weighted by the length it covers. They differ
-  whenever :math:`S_{in} / S_{out}` is not an integer.
-
-  The four kernels TensorFlow adds (lanczos, Mitchell, Gaussian) use its
-  ``scale_and_translate`` conventions by default: ``half_pixel`` and ``exclude_outside=True``.
-  ``linear`` and ``cubic`` replicate the border (``exclude_outside=False``) as PyTorch and ONNX
-  do. With ``antialias``, downsampling (:math:`s < 1`) stretches the kernel by :math:`1/s`,
-  :math:`K((j - x) s)` normalised to sum to one, so every input pixel contributes (all kernel
-  methods; ``area`` methods average by construction).
-
-  Equivalent settings of other frameworks (``size`` or ``scale`` as there):
-
-  ================================================== =============================================
-  framework call                                     ``resize`` arguments
-  ================================================== =============================================
-  ``torch`` ``interpolate(mode="nearest")``          ``method="nearest"``
-  ``torch`` ``mode="nearest-exact"``                 ``method="nearest-exact"``
-  ``torch`` ``"linear"/"bilinear"/"trilinear"``      ``method="linear"``
-  ... with ``align_corners=True``                    ``method="linear", align_corners=True``
-  ``torch`` ``mode="bicubic"``                       ``method="cubic"`` (``align_corners`` alike)
-  ``torch`` ``"bilinear", antialias=True``           ``method="linear", antialias=True,
-                                                     exclude_outside=True`` (``align_corners``
-                                                     alike)
-  ``torch`` ``"bicubic", antialias=True``            ``method="cubic", antialias=True,
-                                                     exclude_outside=True, cubic_coeff_a=-0.5``
-  ``torch`` ``mode="area"``                          ``method="area"``
-  ``torch`` ``scale_factor=f``                       ``scale=f``
-  ... with ``recompute_scale_factor=True``           ``scale=f, recompute_scale=True``
-  TF2 ``tf.image.resize`` ``"nearest"``              ``method="nearest-exact"``
-  TF2 ``"bilinear"``                                 ``method="linear"``
-  TF2 ``"bicubic"``                                  ``method="cubic", cubic_coeff_a=-0.5,
-                                                     exclude_outside=True``
-  TF2 ``"lanczos3"``, ``"lanczos5"``,                the same ``method``
-  ``"mitchellcubic"``, ``"gaussian"``
-  TF2 ``"area"``                                     ``method="area-overlap"``
-  TF2 ``antialias=True`` (not nearest, area)         the above with ``antialias=True,
-                                                     exclude_outside=True``
-  ``jax.image.resize(..., "nearest")``               ``method="nearest-exact"``
-  ``jax.image.resize(..., "linear")``                ``method="linear", antialias=True,
-                                                     exclude_outside=True``
-  ``jax.image.resize(..., "cubic")``                 ``method="cubic", cubic_coeff_a=-0.5,
-                                                     antialias=True, exclude_outside=True``
-  ``jax.image.resize(..., "lanczos3"/"lanczos5")``   ``method="lanczos3"/"lanczos5",
-                                                     antialias=True``
-  ``jax.image.resize(..., "area")``                  ``method="area-overlap"``
-  ... with ``antialias=False``                       the same with ``antialias=False``
-  ONNX ``Resize`` defaults (``mode="nearest"``)      ``method="nearest",
-                                                     coordinate_transformation_mode="half_pixel",
-                                                     nearest_mode="round_prefer_floor"``
-  ONNX ``mode="linear"`` / ``"cubic"``               ``method="linear"`` / ``"cubic"``, and the
-                                                     attributes under the same names (``roi`` for
-                                                     the resized axes only, ``axes`` as letters)
-  ================================================== =============================================
-
-  PyTorch's ``bilinear`` clamps a negative source coordinate to 0 where ONNX's ``half_pixel``
-  replicates the border; for linear interpolation both read the edge value, so they agree.
-  PyTorch's antialiased kernels with ``align_corners=True`` centre the filter of output
-  :math:`y` at :math:`(y + 0.5) r - 0.5` with :math:`r = (S_{in} - 1) / (S_{out} - 1)` and
-  stretch it by :math:`\max(1, r)`; ``align_corners=True, antialias=True`` computes exactly
-  that, while ONNX's ``coordinate_transformation_mode="align_corners", antialias=True`` keeps
-  ONNX's definition.
-
-  A given ``scale`` sets the output size ``floor(S_in * scale)`` and, as in PyTorch (when
-  ``recompute_scale_factor`` is not set) and ONNX (``scales``), also drives the coordinate map;
-  ``recompute_scale=True`` uses ``S_out / S_in`` instead. ``keep_aspect_ratio_policy``
-  (``"not_larger"``, ``"not_smaller"``) turns a ``size`` into one scale for all resized axes,
-  the smallest or largest ``size / S_in``, and outputs ``floor(S_in * scale + 0.5)``, as ONNX.
-  PyTorch 2 departs from its own scale rule in three kernels: ``linear`` modes and antialiasing
-  copy an axis whose size ``floor(S_in * scale)`` equals ``S_in``, and 2-D ``nearest`` also
-  treats an output of exactly ``2 * S_in`` as 2x. ``resize`` follows ``scale`` there (as
-  PyTorch's other kernels and ONNX do); ``recompute_scale=True`` gives PyTorch's result there.
-
-  dtypes: the result has the dtype of ``x``. Floating inputs are interpolated in their own
-  precision (float16 and bfloat16 in float32). Integer inputs are interpolated in float32
-  (float64 for 32 and 64-bit integers when x64 is enabled) and cast back truncating toward
-  zero, saturating at the limits of the dtype; nearest methods move integer data untouched.
-
-  Cost: per resized axis, one gather per tap (2 for linear, 4 for cubic, 6 for lanczos3, more
-  when antialiasing) and a weighted sum, fused by XLA into one pass over the output: O(output),
-  no ``(in, out)`` matrix. The function is linear in ``x`` for floating inputs (affine with a
-  non-zero ``extrapolation_value``), so ``jax.grad``, ``jax.jvp`` and ``jax.linear_transpose``
-  apply.
+  ``[N, *S_in, C] -> [N, *S_out, C]`` in the default channels-last layout (``N`` batch, ``C``
+  channels, ``S_in`` the 1, 2 or 3 spatial sizes, ``S_out`` the requested ones: ``size``, or
+  ``floor(S_in * scale)``). Each resized axis is handled on its own: output :math:`y` reads
+  the input around a source coordinate :math:`x(y)` given by the coordinate transformation of
+  ONNX ``Resize`` (PyTorch's ``align_corners`` flag included), with the kernel of ``method``.
+  Every convention of PyTorch, TensorFlow, ``jax.image`` and ONNX, and the arguments that
+  reproduce each, is on the pages :doc:`/techniques/resize` and
+  :doc:`/techniques/resize-methods`. There is no default ``method``, as in
+  ``jax.image.resize``: the frameworks disagree on it.
 
   Args:
     x: the array, ``[N, *S_in, C]`` or as ``layout`` says.
     size: the output size of each resized axis: an int for all, or one per axis.
-    scale: instead of ``size``, a positive float (or one per axis) multiplying the input size.
-    method: required: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (also ``"bilinear"``,
-      ``"trilinear"``), ``"cubic"`` (also ``"bicubic"``, ``"tricubic"``), ``"lanczos3"``,
-      ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"``, ``"area"`` or ``"area-overlap"``.
-    align_corners: PyTorch's flag: the corner pixel centres of input and output coincide.
-      Not for nearest or area methods.
-    coordinate_transformation_mode: one of ``"half_pixel"``, ``"half_pixel_symmetric"``,
-      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"``,
-      ``"tf_crop_and_resize"``. Default: ``"asymmetric"`` for ``nearest``, else
-      ``"half_pixel"``. Not for area methods.
-    nearest_mode: rounding of nearest methods: ``"round_prefer_floor"``,
-      ``"round_prefer_ceil"``, ``"floor"``, ``"ceil"``. Default: ``"floor"`` for ``nearest``,
-      ``"round_prefer_ceil"`` for ``nearest-exact``.
-    cubic_coeff_a: the coefficient :math:`a` of the cubic kernel: -0.75 as PyTorch, -0.5 as
-      Keys, TensorFlow and ``jax.image``. Only used by ``cubic``.
-    exclude_outside: give taps outside the input zero weight and renormalise (ONNX
-      ``exclude_outside=1``), instead of replicating the border. Only for kernel methods;
-      default ``False`` for ``linear`` and ``cubic``, ``True`` for the others.
-    antialias: widen the kernel when downsampling (ONNX ``antialias=1``). Only for kernel
-      methods.
-    recompute_scale: with ``scale``, map coordinates by ``S_out / S_in`` rather than ``scale``
-      (PyTorch ``recompute_scale_factor=True``).
-    keep_aspect_ratio_policy: ONNX's ``"stretch"`` (default), ``"not_larger"`` or
-      ``"not_smaller"``; only with ``size``.
-    roi: for ``tf_crop_and_resize``, ONNX's normalised region of interest of the resized axes
-      (in ``axes`` order): ``[start_1, ..., start_k, end_1, ..., end_k]``.
-    extrapolation_value: for ``tf_crop_and_resize``, the value of outputs whose source
-      coordinate lies outside the input.
-    axes: the spatial axes to resize, as a string of their layout letters (``"W"``, ``"HW"``;
-      ``size``, ``scale`` and ``roi`` entries follow its order); ``None`` resizes all of them.
+    scale: instead of ``size``, a positive float (or one per axis); it also drives the
+      coordinate map unless ``recompute_scale``.
+    method: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (``"bilinear"``,
+      ``"trilinear"``), ``"cubic"`` (``"bicubic"``), ``"box"``, ``"lanczos1"``,
+      ``"lanczos3"``, ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"``, ``"area"``
+      (PyTorch's) or ``"area-overlap"`` (TensorFlow's and ``jax.image``'s).
+    align_corners: PyTorch's flag (linear and cubic methods).
+    coordinate_transformation_mode: ONNX's name: ``"half_pixel"``, ``"half_pixel_symmetric"``,
+      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"`` or
+      ``"tf_crop_and_resize"``; default ``"asymmetric"`` for ``nearest``, else
+      ``"half_pixel"``.
+    nearest_mode: ``"round_prefer_floor"``, ``"round_prefer_ceil"``, ``"floor"`` or ``"ceil"``.
+    cubic_coeff_a: Keys' :math:`a`: -0.75 (PyTorch) or -0.5 (TensorFlow, ``jax.image``).
+    exclude_outside: drop taps outside the input and renormalise instead of replicating the
+      border (kernel methods).
+    antialias: stretch the kernel by :math:`1/s` when downsampling (kernel methods).
+    recompute_scale, keep_aspect_ratio_policy, roi, extrapolation_value: PyTorch's
+      ``recompute_scale_factor`` and ONNX's attributes of the same names.
+    axes: the spatial axes to resize as layout letters (``"HW"``); ``None`` for all.
     layout: the layout string of ``x``, e.g. ``"NCHW"``; ``None`` for channels-last.
 
   Returns:
-    The resized array ``[N, *S_out, C]`` (in the layout of ``x``), with the dtype of ``x``.
+    The resized array in the layout and dtype of ``x``. Floating inputs are interpolated in
+    their own precision (16-bit floats in float32). Integer inputs are interpolated in float32
+    (float64 for 32/64-bit integers under x64) and cast back truncating toward zero, saturating
+    at the dtype's limits (the worked bilinear table: 12.5 becomes 12); nearest methods move
+    any dtype untouched. ``jaxup.functional.interpolate`` rounds uint8 as PyTorch does instead.
 
   Raises:
-    ValueError: if neither or both of ``size`` and ``scale`` are given, a size or scale is not
-      positive or gives an empty output, a spatial axis to resize is empty, a string option is
-      unknown (the message lists the valid ones), or options contradict each other (an option
-      given to a method it does not apply to, ``recompute_scale`` or ``keep_aspect_ratio_policy``
-      with the wrong one of ``size`` and ``scale``, ``roi`` without ``tf_crop_and_resize``).
-    TypeError: if an argument has the wrong type (a non-bool flag such as ``antialias="False"``
-      included), ``method`` is missing, PyTorch's argument names (``mode``, ``scale_factor``)
-      are used (the message says what to write), ``x`` is complex (interpolate its real and
-      imaginary parts separately), or a boolean input is interpolated.
+    ValueError: for a bad size or scale, an empty spatial axis, an unknown string option, or
+      options that contradict each other or do not apply to ``method``.
+    TypeError: for arguments of the wrong type, a missing ``method``, PyTorch's argument
+      names (the message says what to write), complex or boolean inputs.
 
   Example:
-    Half-pixel bilinear 2x upsampling (PyTorch's ``bilinear``). An integer image is
-    interpolated in floating point and truncated back; a float image keeps the halves:
-
     >>> image = jnp.array([[10, 20], [30, 40]])
     >>> print(resize(image, 4, method="linear", layout="HW"))
     [[10 12 17 20]
@@ -674,11 +531,6 @@ def resize(
      [30 32 37 40]]
     >>> print(resize(image.astype(jnp.float32), 4, method="linear", layout="HW")[0].tolist())
     [10.0, 12.5, 17.5, 20.0]
-
-    PyTorch's ``area`` averages the inputs each output covers:
-
-    >>> print(resize(jnp.arange(6.0), 3, method="area", layout="W").tolist())
-    [0.5, 2.5, 4.5]
   """
   options = _resolve_options(method, align_corners, coordinate_transformation_mode,
                              nearest_mode, cubic_coeff_a, exclude_outside, antialias,
