@@ -25,9 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from jaxup._src import checks
 from jaxup._src.layout import parse_layout
+from jaxup._src.lowering import _ShapedArray
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
 from jaxup._src.resize_methods import Method
@@ -173,34 +176,133 @@ def _resize_axis(x, plan):
 
 
 def _gather_axis(x, plan):
-  """The gathers and the weighted sum of one axis."""
+  """The gathers and the weighted sum of one axis (nothing for an identity)."""
   if _is_identity(plan):
     return x
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
-  shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
+  weights = plan.weights
+  if weights is not None:
+    # Taps clamped onto the same border pixel become one tap with their summed weight (in
+    # float64), so replicating the border costs nothing and stays exact.
+    weights = weights.copy()
+    for t in range(taps.shape[1] - 1, 0, -1):
+      same = taps[:, t] == taps[:, t - 1]
+      weights[same, t - 1] += weights[same, t]
+      weights[same, t] = 0.0
+  return resample_p.bind(x, table=_Table(taps, weights, plan.in_size), axis=plan.axis)
+
+
+class _Table:
+  """One axis' static taps ``[out, K]`` (clipped into the input) and weights (``None``: one
+  tap of weight 1), hashable by value so that it can be a primitive parameter."""
+
+  def __init__(self, taps, weights, in_size):
+    self.taps = np.asarray(taps, np.int32)
+    self.weights = None if weights is None else np.asarray(weights, np.float64)
+    self.in_size = int(in_size)
+    self._key = (self.in_size, self.taps.shape, self.taps.tobytes(),
+                 None if weights is None else self.weights.tobytes())
+    self._transposed = None
+
+  @property
+  def out_size(self):
+    return self.taps.shape[0]
+
+  def __hash__(self):
+    return hash(self._key)
+
+  def __eq__(self, other):
+    return isinstance(other, _Table) and self._key == other._key
+
+  def transposed(self):
+    """The table of the transpose: input ``j`` gathers the outputs that read it, each with the
+    summed weight of its taps on ``j`` (a static inverse index table, no scatter)."""
+    if self._transposed is None:
+      weights = (np.ones(self.taps.shape) if self.weights is None else self.weights)
+      rows = np.broadcast_to(np.arange(self.out_size)[:, None], self.taps.shape)
+      used = weights != 0
+      pairs = {}
+      for i, j, w in zip(rows[used], self.taps[used], weights[used]):
+        pairs[(int(j), int(i))] = pairs.get((int(j), int(i)), 0.0) + float(w)
+      readers = [[] for _ in range(self.in_size)]
+      for (j, i), w in sorted(pairs.items()):
+        readers[j].append((i, w))
+      width = max(1, max(len(r) for r in readers))
+      taps = np.zeros((self.in_size, width), np.int32)
+      inverse = np.zeros((self.in_size, width))
+      for j, r in enumerate(readers):
+        for k, (i, w) in enumerate(r):
+          taps[j, k], inverse[j, k] = i, w
+        if r:  # pad with the last reader (weight 0), which keeps each column sorted
+          taps[j, len(r):] = r[-1][0]
+        elif j:
+          taps[j, :] = taps[j - 1, -1]
+      self._transposed = _Table(taps, inverse, self.out_size)
+      self._transposed._transposed = self
+    return self._transposed
+
+
+def _gather_sum(x, *, table, axis):
+  """``y[..., i, ...] = sum_t weights[i, t] * x[..., taps[i, t], ...]`` along ``axis``: one
+  gather per tap fused with the sum, or a loop over the taps for wide filters."""
+  taps, weights = table.taps, table.weights
+  shape = (1,) * axis + (table.out_size,) + (1,) * (x.ndim - axis - 1)
+  out_shape = x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:]
   if taps.shape[1] > _MAX_UNROLLED_TAPS:
     # Wide antialiasing filters: a loop over the taps, so that neither the program (and its
     # compile time) nor the scratch memory grows with the filter width.
     all_taps = jnp.asarray(taps.T)
-    all_weights = jnp.asarray(plan.weights.T, x.dtype)
+    all_weights = jnp.asarray(weights.T, x.dtype)
+    ordered = bool(np.all(np.diff(taps, axis=0) >= 0))
 
     def add_tap(t, acc):
-      term = jnp.take(x, all_taps[t], axis=plan.axis, mode="clip", indices_are_sorted=True)
+      term = jnp.take(x, all_taps[t], axis=axis, mode="clip", indices_are_sorted=ordered)
       return acc + term * all_weights[t].reshape(shape)
 
-    out_shape = x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:]
     return lax.fori_loop(0, taps.shape[1], add_tap, jnp.zeros(out_shape, x.dtype))
   acc = None
   for t in range(taps.shape[1]):
-    if plan.weights is not None and not np.any(plan.weights[:, t]):
+    if weights is not None and not np.any(weights[:, t]):
       continue
-    term = jnp.take(x, taps[:, t], axis=plan.axis, mode="clip", indices_are_sorted=True)
-    if plan.weights is not None:
-      term = term * jnp.asarray(plan.weights[:, t].reshape(shape), x.dtype)
+    ordered = bool(np.all(np.diff(taps[:, t]) >= 0))
+    term = jnp.take(x, taps[:, t], axis=axis, mode="clip", indices_are_sorted=ordered)
+    if weights is not None:
+      term = term * jnp.asarray(weights[:, t].reshape(shape), x.dtype)
     acc = term if acc is None else acc + term
   if acc is None:  # every tap weightless: each output's source lies outside the input
-    return jnp.zeros(x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:], x.dtype)
+    return jnp.zeros(out_shape, x.dtype)
   return acc
+
+
+# One axis' resampling as a linear primitive, so that its transpose (the backward pass) is the
+# same gather-and-sum over the transposed table instead of autodiff's scatter-add of the
+# gathers' cotangents. jvp applies it to the tangent; vmap moves the mapped axis to the front.
+resample_p = Primitive("jaxup_resample_axis")
+resample_p.def_impl(lambda x, **params: _resample_jitted(params["table"], params["axis"])(x))
+resample_p.def_abstract_eval(
+    lambda x, *, table, axis: _ShapedArray(
+        x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
+mlir.register_lowering(resample_p, mlir.lower_fun(_gather_sum, multiple_results=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _resample_jitted(table, axis):
+  return jax.jit(functools.partial(_gather_sum, table=table, axis=axis))
+
+
+def _resample_transpose(ct, x, *, table, axis):
+  del x
+  return [resample_p.bind(ct, table=table.transposed(), axis=axis)]
+
+
+def _resample_batch(args, dims, *, table, axis):
+  (x,), (d,) = args, dims
+  x = jnp.moveaxis(x, d, 0)
+  return resample_p.bind(x, table=table, axis=axis + 1), 0
+
+
+ad.deflinear2(resample_p, _resample_transpose)
+batching.primitive_batchers[resample_p] = _resample_batch
 
 
 def _compute_dtype(dtype):
