@@ -11,6 +11,12 @@ formed. XLA fuses the gathers and sums of all axes into one loop over the output
 intermediate array. On CPU this beat building integer factors from strided slices and an
 interleaving reshape (on 2 cores: 2x upsampling 1.5x faster, 2x antialiased downsampling 14x),
 whose per-axis intermediates cost more than index arithmetic.
+
+Each axis' gathers and sum are one linear primitive (``resample_p``): its transpose, the
+backward pass, is the same kind of gather and sum over the transposed taps (for every input
+pixel, the outputs that read it and their weights: a static inverse index table), so the
+gradient is an O(input) gather per axis instead of autodiff's scatter-add of the gathers'
+cotangents, which XLA:CPU runs slowly and which materialised per-tap intermediates.
 """
 
 from __future__ import annotations
