@@ -27,7 +27,7 @@ from jaxup._src.max_pool import max_pool as _jaxup_max_pool
 from jaxup._src.max_unpool import max_unpool as _jaxup_max_unpool
 from jaxup._src.pixel_shuffle import pixel_shuffle as _pixel_shuffle
 from jaxup._src.pixel_shuffle import pixel_unshuffle as _pixel_unshuffle
-from jaxup._src.resize import resize as _resize
+from jaxup._src.resize import torch_interpolate as _torch_interpolate
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
@@ -189,7 +189,10 @@ def interpolate(input: ArrayLike, size: Optional[IntOrSeq] = None,
   to the linear and cubic modes only. ``antialias=True`` (``bilinear``, ``bicubic``) is
   jaxup's ``antialias=True, exclude_outside=True``, and for ``bicubic`` ``cubic_coeff_a=-0.5``
   (plain ``bicubic`` uses -0.75). ``recompute_scale_factor=True`` is ``recompute_scale=True``.
-  ``"area"`` is adaptive average pooling, as in PyTorch.
+  ``"area"`` is adaptive average pooling, as in PyTorch. A uint8 input to ``"bilinear"`` or
+  ``"bicubic"`` is computed as PyTorch's fixed-point kernel computes it (rounded and saturated
+  per pass, bit for bit); other integer inputs interpolate only in the nearest modes, as in
+  PyTorch (see ``docs/techniques/resize.md``).
 
   Example:
     >>> import jax.numpy as jnp
@@ -205,7 +208,7 @@ def interpolate(input: ArrayLike, size: Optional[IntOrSeq] = None,
                      f"shape {tuple(x.shape)}")
   options = porting.interpolate_options(size, scale_factor, mode, align_corners,
                                         recompute_scale_factor, antialias, x.ndim)
-  return _resize(x, layout=porting.channels_first_layout(x.ndim - 2), **options)
+  return _torch_interpolate(x, layout=porting.channels_first_layout(x.ndim - 2), **options)
 
 
 def _max_pool(n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):

@@ -191,6 +191,9 @@ TF_KERNELS = {
     "gaussian": (lambda d: math.exp(-d * d / (2 * 0.5**2)) if d < 1.5 else 0.0, 1.5),
     "lanczos3": (_lanczos(3), 3.0),
     "lanczos5": (_lanczos(5), 5.0),
+    # sampling_kernels.h: the box is 1 inside (-1/2, 1/2), 1/2 on its edges; span radius 1.
+    "box": (lambda d: 1.0 if d < 0.5 else 0.5 if d == 0.5 else 0.0, 1.0),
+    "lanczos1": (_lanczos(1), 1.0),
 }
 
 
@@ -242,6 +245,96 @@ def test_scale_and_translate_parity():
                                rtol=1e-12, atol=1e-12, err_msg=method)
 
 
+def test_box_and_lanczos1_tables():
+  # 4 -> 8, half-pixel: x = -0.25, 0.25, 0.75, ... The box picks the nearest input.
+  assert _line(VALUES, 8, "box") == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0]
+  # 2 -> 1 without antialias: x = 0.5 lies on both edges, each input weighs 1/2.
+  assert _line([2.0, 6.0], 1, "box") == [4.0]
+  # Antialiased 4 -> 2: the box stretches to (-1, 1) around x = 0.5 and 2.5: pairs average.
+  assert _line(VALUES, 2, "box", antialias=True) == [1.5, 6.0]
+  # Stretched by 2 around x = 1 (scale 1/2, shift 1/2), inputs 0 and 2 lie on its edges.
+  got = jaxup.scale_and_translate(jnp.asarray(VALUES), 1, scale=0.5, translation=-0.25,
+                                  method="box", layout="W")
+  np.testing.assert_allclose(got, [(0.5 * 1 + 2 + 0.5 * 4) / 2], rtol=1e-12)
+  # lanczos1 is sinc(d)^2 inside |d| <= 1: 2 -> 4 reads x = -0.25 (the left border alone, the
+  # other tap is outside), 0.25, 0.75, 1.25.
+  w = math.sin(math.pi * 0.25) ** 2 / (math.pi * 0.25) ** 2
+  v = math.sin(math.pi * 0.75) ** 2 / (math.pi * 0.75) ** 2
+  np.testing.assert_allclose(_line([2.0, 6.0], 4, "lanczos1"),
+                             [2.0, (2 * w + 6 * v) / (w + v), (2 * v + 6 * w) / (w + v), 6.0],
+                             rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["box", "lanczos1"])
+def test_box_and_lanczos1_scale_and_translate_match_tensorflow_spans(method):
+  """TensorFlow's ScaleAndTranslate box and lanczos1 (which jax.image lacks) against its span
+  loop written out above: the span is every source within the kernel radius times the
+  stretch, edges included, clamped to the input; scales below and above one, shifts that
+  take outputs off the input. The box is discontinuous at its edges, so its cases use scales
+  whose inverses are exact in binary, where a tie is a tie in any order of rounding."""
+  kernel, radius = TF_KERNELS[method]
+  rng = np.random.default_rng(6)
+  x = jnp.asarray(rng.standard_normal((2, 9, 6, 2)))
+  cases = [((7, 11), (0.5, 2.0), (1.5, -2.25)), ((18, 3), (2.0, 0.5), (0.0, 0.0)),
+           ((4, 12), (0.5, 2.0), (0.5, 1.0)), ((5, 7), (0.25, 4.0), (-0.25, 0.75))]
+  if method == "lanczos1":
+    cases += [((7, 11), (0.6, 1.7), (1.3, -2.2)), ((4, 12), (0.45, 2.1), (0.5, 1.0))]
+  for size, scale, translation in cases:
+    for antialias in (False, True):
+      rows = _tf_spans(9, size[0], scale[0], translation[0], kernel, radius, antialias)
+      cols = _tf_spans(6, size[1], scale[1], translation[1], kernel, radius, antialias)
+      got = _run(x, scale_and_translate, size=size, scale=scale, translation=translation,
+                 method=method, antialias=antialias)
+      np.testing.assert_allclose(got, np.einsum("ih,jw,nhwc->nijc", rows, cols, x),
+                                 rtol=1e-12, atol=1e-12, err_msg=str((size, antialias)))
+  # resize with a size is scale_and_translate at scale out / in, translation 0.
+  rows = _tf_spans(9, 3, 3 / 9, 0.0, kernel, radius, True)
+  cols = _tf_spans(6, 12, 12 / 6, 0.0, kernel, radius, True)
+  np.testing.assert_allclose(_run(x, size=(3, 12), method=method, antialias=True),
+                             np.einsum("ih,jw,nhwc->nijc", rows, cols, x), rtol=1e-12,
+                             atol=1e-12)
+
+
+def _tf1_area_corners(in_size, out_size):
+  """TensorFlow 1's ResizeArea with align_corners=True, as a dense matrix for testing:
+  ``resize_area_op.cc``'s per-output loop (scale ``(in - 1) / (out - 1)``, or ``in / out`` for
+  one output; cells ``floor(y s)`` to ``ceil((y + 1) s)``, the first and last partly, indices
+  clamped into the input; the sum divided by ``s``)."""
+  s = (in_size - 1) / (out_size - 1) if out_size > 1 else in_size / out_size
+  matrix = np.zeros((out_size, in_size))
+  for y in range(out_size):
+    lo, hi = y * s, (y + 1) * s
+    for i in range(math.floor(lo), math.ceil(hi)):
+      if i < lo:
+        weight = s if i + 1 > hi else i + 1 - lo
+      else:
+        weight = hi - i if i + 1 > hi else 1.0
+      matrix[y, min(in_size - 1, max(0, i))] += weight / s
+  return matrix
+
+
+def test_tf1_area_align_corners_table():
+  # 4 -> 3: s = 3/2, footprints [0, 1.5], [1.5, 3], [3, 4.5]; the last reads 1.5 of the last
+  # pixel (the half past the input clamps to it).
+  got = _line(VALUES, 3, "area-overlap", coordinate_transformation_mode="align_corners")
+  np.testing.assert_allclose(got, [(1 + 0.5 * 2) / 1.5, (0.5 * 2 + 4) / 1.5, 8.0], rtol=1e-12)
+  # Without the flag it is TensorFlow 2 / jax.image area: footprints of 4/3.
+  assert _line(VALUES, 3, "area-overlap") != got
+
+
+def test_tf1_area_align_corners_matches_the_kernel_loop():
+  rng = np.random.default_rng(7)
+  for (h, w), (oh, ow) in [((7, 5), (3, 9)), ((4, 11), (4, 2)), ((9, 6), (1, 4)),
+                           ((1, 5), (3, 5))]:
+    x = rng.standard_normal((2, h, w, 3))
+    expected = np.einsum("ih,jw,nhwc->nijc", _tf1_area_corners(h, oh), _tf1_area_corners(w, ow),
+                         x) if h > 1 else np.einsum("jw,nhwc->nhjc", _tf1_area_corners(w, ow),
+                                                    np.repeat(x, oh, axis=1))
+    got = _run(x, size=(oh, ow), method="area-overlap",
+               coordinate_transformation_mode="align_corners")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=str((h, w)))
+
+
 def test_scale_and_translate_every_output_outside_is_zero():
   # A shift past the input leaves every tap weightless: all outputs are zero, as jax.image.
   got = jaxup.scale_and_translate(jnp.ones(4), 3, scale=1.0, translation=-10.0,
@@ -266,6 +359,10 @@ ADJOINT_CASES = [
     ("lanczos5", 12, 5, dict(antialias=True)),
     ("mitchellcubic", 9, 4, dict(antialias=True)),
     ("gaussian", 4, 7, {}),
+    ("box", 5, 8, {}),
+    ("box", 9, 4, dict(antialias=True)),
+    ("lanczos1", 6, 11, {}),
+    ("lanczos1", 10, 3, dict(antialias=True)),
 ]
 
 
@@ -298,6 +395,11 @@ def test_area_adjoints():
                          _down(pooling, 1), x)
   testing.assert_adjoint(jax.jit(lambda v: resize(v, m, method="area-overlap", axes="H")),
                          _down(overlap, 1), x)
+  for n, m in ((7, 3), (3, 7)):
+    x = random((2, n, 3, 2))
+    corners = jax.jit(lambda v, m=m: resize(v, m, method="area-overlap", axes="H",
+                                            coordinate_transformation_mode="align_corners"))
+    testing.assert_adjoint(corners, _down(_tf1_area_corners(n, m), 1), x)
 
 
 def test_check_grads_and_variants():
@@ -310,7 +412,16 @@ def test_check_grads_and_variants():
   check_grads(jax.jit(lambda v: scale_and_translate(v, (6, 3), scale=(1.4, 0.7),
                                                     translation=(0.3, -0.2), method="gaussian")),
               (x,), order=1, modes=("rev",))
-  for options in (dict(size=(7, 3), method="lanczos5"), dict(size=(3, 5), method="area-overlap")):
+  check_grads(jax.jit(lambda v: scale_and_translate(v, (6, 3), scale=(1.4, 0.7),
+                                                    translation=(0.3, -0.2), method="box")),
+              (x,), order=1, modes=("fwd", "rev"))
+  check_grads(jax.jit(lambda v: resize(v, (3, 8), method="area-overlap",
+                                       coordinate_transformation_mode="align_corners")),
+              (x,), order=1, modes=("fwd", "rev"))
+  for options in (dict(size=(7, 3), method="lanczos5"), dict(size=(3, 5), method="area-overlap"),
+                  dict(size=(3, 5), method="lanczos1", antialias=True),
+                  dict(size=(3, 5), method="area-overlap",
+                       coordinate_transformation_mode="align_corners")):
     assert_jit_eager_vmap(lambda v: resize(v, **options), random((3, 4, 6, 2)))
 
 
@@ -318,7 +429,7 @@ def test_wide_filters_loop_and_dtypes():
   # Lanczos5 downsampling by 4 has 40 taps: they loop instead of unrolling, same numbers.
   x = random((1, 40, 3, 1))
   looped = jax.jit(lambda v: resize(v, (10, 3), method="lanczos5", antialias=True))
-  assert "scan" in str(jax.make_jaxpr(looped)(x)) or "while" in str(jax.make_jaxpr(looped)(x))
+  assert "while" in looped.lower(x).as_text()
   expected = _image_resize(x, (1, 10, 3, 1), "lanczos5", True)
   np.testing.assert_allclose(looped(x), expected, rtol=1e-10, atol=1e-10)
   # Integer images are interpolated in floating point and truncated back.
@@ -336,15 +447,26 @@ def test_no_dense_weight_matrix():
   for options in (dict(size=(77, 13), method="lanczos3"), dict(size=(10, 9), method="area"),
                   dict(size=(33, 61), method="area-overlap"),
                   dict(size=(20, 90), method="gaussian", antialias=True)):
-    jaxpr = str(jax.make_jaxpr(lambda v: resize(v, **options))(x))
+    jaxpr = jax.jit(lambda v: resize(v, **options)).lower(x).as_text()  # the lowered program
     assert "dot_general" not in jaxpr and "conv" not in jaxpr, options
 
 
 def test_errors():
   x = jnp.zeros((1, 4, 4, 1))
-  with pytest.raises(ValueError, match="method must be one of 'linear', 'cubic', 'lanczos3', "
-                     ".* for scale_and_translate, got 'area'"):
+  with pytest.raises(ValueError, match="method must be one of 'linear', 'cubic', 'box', "
+                     "'lanczos1', 'lanczos3', .* for scale_and_translate, got 'area'"):
     scale_and_translate(x, 8, scale=2.0, translation=0.0, method="area")
+  with pytest.raises(ValueError, match="coordinate_transformation_mode='half_pixel' does not "
+                     "apply to method='area-overlap'.*only 'align_corners'"):
+    resize(x, 2, method="area-overlap", coordinate_transformation_mode="half_pixel")
+  with pytest.raises(ValueError, match="coordinate_transformation_mode='align_corners' does not "
+                     "apply to method='area'"):
+    resize(x, 2, method="area", coordinate_transformation_mode="align_corners")
+  with pytest.raises(ValueError, match="align_corners=True does not apply to "
+                     "method='area-overlap'"):
+    resize(x, 2, method="area-overlap", align_corners=True)
+  with pytest.raises(ValueError, match="method must be one of .*'box', 'lanczos1'"):
+    resize(x, 2, method="boxes")
   with pytest.raises(ValueError, match="scale must be positive, got 0.0"):
     scale_and_translate(x, 8, scale=0.0, translation=0.0, method="linear")
   with pytest.raises(TypeError, match="translation must be a number or a sequence of 2 numbers, got 'left'"):

@@ -11,6 +11,12 @@ formed. XLA fuses the gathers and sums of all axes into one loop over the output
 intermediate array. On CPU this beat building integer factors from strided slices and an
 interleaving reshape (on 2 cores: 2x upsampling 1.5x faster, 2x antialiased downsampling 14x),
 whose per-axis intermediates cost more than index arithmetic.
+
+Each axis' gathers and sum are one linear primitive (``resample_p``): its transpose, the
+backward pass, is the same kind of gather and sum over the transposed taps (for every input
+pixel, the outputs that read it and their weights: a static inverse index table), so the
+gradient is an O(input) gather per axis instead of autodiff's scatter-add of the gathers'
+cotangents, which XLA:CPU runs slowly and which materialised per-tap intermediates.
 """
 
 from __future__ import annotations
@@ -25,16 +31,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from jaxup._src import checks
 from jaxup._src.layout import parse_layout
+from jaxup._src.lowering import _ShapedArray
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
 from jaxup._src.resize_methods import Method
 from jaxup._src.resize_methods import area_taps
+from jaxup._src.resize_methods import corner_area_taps
 from jaxup._src.resize_methods import kernel_taps
 from jaxup._src.resize_methods import nearest_taps
 from jaxup._src.resize_methods import overlap_taps
+from jaxup._src.resize_methods import torch_uint8_taps
 
 METHODS = tuple(_METHOD_TABLE)
 COORDINATE_TRANSFORMATION_MODES = (
@@ -133,6 +144,11 @@ def _plan_axis(axis, in_size, out_size, scale, options, roi=None):
     return _AxisPlan(axis, in_size, out_size, nearest_taps(x, options.nearest_mode), None,
                      outside, fill)
   ratio = out_size / in_size if scale is None else scale
+  if method.kind == "overlap" and options.coordinates == "align_corners":
+    # TensorFlow 1's resize_area(align_corners=True).
+    taps, weights = corner_area_taps(in_size, out_size, out_size if scale is None
+                                     else in_size * scale)
+    return _AxisPlan(axis, in_size, out_size, taps, weights)
   if method.kind == "overlap":
     taps, weights = overlap_taps(x, in_size, 1 / ratio)
     return _AxisPlan(axis, in_size, out_size, taps, weights, outside, fill)
@@ -166,34 +182,133 @@ def _resize_axis(x, plan):
 
 
 def _gather_axis(x, plan):
-  """The gathers and the weighted sum of one axis."""
+  """The gathers and the weighted sum of one axis (nothing for an identity)."""
   if _is_identity(plan):
     return x
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
-  shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
+  weights = plan.weights
+  if weights is not None:
+    # Taps clamped onto the same border pixel become one tap with their summed weight (in
+    # float64), so replicating the border costs nothing and stays exact.
+    weights = weights.copy()
+    for t in range(taps.shape[1] - 1, 0, -1):
+      same = taps[:, t] == taps[:, t - 1]
+      weights[same, t - 1] += weights[same, t]
+      weights[same, t] = 0.0
+  return resample_p.bind(x, table=_Table(taps, weights, plan.in_size), axis=plan.axis)
+
+
+class _Table:
+  """One axis' static taps ``[out, K]`` (clipped into the input) and weights (``None``: one
+  tap of weight 1), hashable by value so that it can be a primitive parameter."""
+
+  def __init__(self, taps, weights, in_size):
+    self.taps = np.asarray(taps, np.int32)
+    self.weights = None if weights is None else np.asarray(weights, np.float64)
+    self.in_size = int(in_size)
+    self._key = (self.in_size, self.taps.shape, self.taps.tobytes(),
+                 None if weights is None else self.weights.tobytes())
+    self._transposed = None
+
+  @property
+  def out_size(self):
+    return self.taps.shape[0]
+
+  def __hash__(self):
+    return hash(self._key)
+
+  def __eq__(self, other):
+    return isinstance(other, _Table) and self._key == other._key
+
+  def transposed(self):
+    """The table of the transpose: input ``j`` gathers the outputs that read it, each with the
+    summed weight of its taps on ``j`` (a static inverse index table, no scatter)."""
+    if self._transposed is None:
+      weights = (np.ones(self.taps.shape) if self.weights is None else self.weights)
+      rows = np.broadcast_to(np.arange(self.out_size)[:, None], self.taps.shape)
+      used = weights != 0
+      pairs = {}
+      for i, j, w in zip(rows[used], self.taps[used], weights[used]):
+        pairs[(int(j), int(i))] = pairs.get((int(j), int(i)), 0.0) + float(w)
+      readers = [[] for _ in range(self.in_size)]
+      for (j, i), w in sorted(pairs.items()):
+        readers[j].append((i, w))
+      width = max(1, max(len(r) for r in readers))
+      taps = np.zeros((self.in_size, width), np.int32)
+      inverse = np.zeros((self.in_size, width))
+      for j, r in enumerate(readers):
+        for k, (i, w) in enumerate(r):
+          taps[j, k], inverse[j, k] = i, w
+        if r:  # pad with the last reader (weight 0), which keeps each column sorted
+          taps[j, len(r):] = r[-1][0]
+        elif j:
+          taps[j, :] = taps[j - 1, -1]
+      self._transposed = _Table(taps, inverse, self.out_size)
+      self._transposed._transposed = self
+    return self._transposed
+
+
+def _gather_sum(x, *, table, axis):
+  """``y[..., i, ...] = sum_t weights[i, t] * x[..., taps[i, t], ...]`` along ``axis``: one
+  gather per tap fused with the sum, or a loop over the taps for wide filters."""
+  taps, weights = table.taps, table.weights
+  shape = (1,) * axis + (table.out_size,) + (1,) * (x.ndim - axis - 1)
+  out_shape = x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:]
   if taps.shape[1] > _MAX_UNROLLED_TAPS:
     # Wide antialiasing filters: a loop over the taps, so that neither the program (and its
     # compile time) nor the scratch memory grows with the filter width.
     all_taps = jnp.asarray(taps.T)
-    all_weights = jnp.asarray(plan.weights.T, x.dtype)
+    all_weights = jnp.asarray(weights.T, x.dtype)
+    ordered = bool(np.all(np.diff(taps, axis=0) >= 0))
 
     def add_tap(t, acc):
-      term = jnp.take(x, all_taps[t], axis=plan.axis, mode="clip", indices_are_sorted=True)
+      term = jnp.take(x, all_taps[t], axis=axis, mode="clip", indices_are_sorted=ordered)
       return acc + term * all_weights[t].reshape(shape)
 
-    out_shape = x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:]
     return lax.fori_loop(0, taps.shape[1], add_tap, jnp.zeros(out_shape, x.dtype))
   acc = None
   for t in range(taps.shape[1]):
-    if plan.weights is not None and not np.any(plan.weights[:, t]):
+    if weights is not None and not np.any(weights[:, t]):
       continue
-    term = jnp.take(x, taps[:, t], axis=plan.axis, mode="clip", indices_are_sorted=True)
-    if plan.weights is not None:
-      term = term * jnp.asarray(plan.weights[:, t].reshape(shape), x.dtype)
+    ordered = bool(np.all(np.diff(taps[:, t]) >= 0))
+    term = jnp.take(x, taps[:, t], axis=axis, mode="clip", indices_are_sorted=ordered)
+    if weights is not None:
+      term = term * jnp.asarray(weights[:, t].reshape(shape), x.dtype)
     acc = term if acc is None else acc + term
   if acc is None:  # every tap weightless: each output's source lies outside the input
-    return jnp.zeros(x.shape[:plan.axis] + (plan.out_size,) + x.shape[plan.axis + 1:], x.dtype)
+    return jnp.zeros(out_shape, x.dtype)
   return acc
+
+
+# One axis' resampling as a linear primitive, so that its transpose (the backward pass) is the
+# same gather-and-sum over the transposed table instead of autodiff's scatter-add of the
+# gathers' cotangents. jvp applies it to the tangent; vmap moves the mapped axis to the front.
+resample_p = Primitive("jaxup_resample_axis")
+resample_p.def_impl(lambda x, **params: _resample_jitted(params["table"], params["axis"])(x))
+resample_p.def_abstract_eval(
+    lambda x, *, table, axis: _ShapedArray(
+        x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
+mlir.register_lowering(resample_p, mlir.lower_fun(_gather_sum, multiple_results=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _resample_jitted(table, axis):
+  return jax.jit(functools.partial(_gather_sum, table=table, axis=axis))
+
+
+def _resample_transpose(ct, x, *, table, axis):
+  del x
+  return [resample_p.bind(ct, table=table.transposed(), axis=axis)]
+
+
+def _resample_batch(args, dims, *, table, axis):
+  (x,), (d,) = args, dims
+  x = jnp.moveaxis(x, d, 0)
+  return resample_p.bind(x, table=table, axis=axis + 1), 0
+
+
+ad.deflinear2(resample_p, _resample_transpose)
+batching.primitive_batchers[resample_p] = _resample_batch
 
 
 def _compute_dtype(dtype):
@@ -271,6 +386,14 @@ def _resolve_options(method, align_corners, coordinate_transformation_mode, near
     for value, name in ((align_corners, "align_corners"),
                         (coordinate_transformation_mode, "coordinate_transformation_mode"),
                         (exclude_outside, "exclude_outside")):
+      if (m.kind == "overlap" and name == "coordinate_transformation_mode"
+          and value == "align_corners"):
+        continue  # TensorFlow 1's resize_area(align_corners=True)
+      if value and name == "coordinate_transformation_mode" and m.kind == "overlap":
+        raise ValueError(f"{name}={value!r} does not apply to method='area-overlap': its "
+                         "output pixels average the input pixels they cover; only "
+                         "'align_corners' (TensorFlow 1's resize_area(align_corners=True)) "
+                         "changes the footprints")
       if value:
         raise ValueError(f"{name}={value!r} does not apply to method={m.name!r}: its output "
                          "pixels average the input pixels they cover")
@@ -460,197 +583,54 @@ def resize(
 ) -> jax.Array:
   r"""Resizes the spatial axes of ``x`` by interpolation with the kernel ``method`` names.
 
-  ``[N, *S_in, C] -> [N, *S_out, C]`` in the default channels-last layout, where ``N`` is the
-  batch, ``C`` the channels, ``S_in`` the 1, 2 or 3 spatial sizes and ``S_out`` the requested
-  ones (``size``, or ``floor(S_in * scale)``). Only the axes in ``axes`` change.
-
-  There is no default ``method`` (as in ``jax.image.resize``): PyTorch's ``interpolate``
-  defaults to nearest, ``jax.image`` and TensorFlow to bilinear, so a port states it.
-
-  Every output position :math:`y` maps to a source coordinate :math:`x` by the
-  ``coordinate_transformation_mode`` of the ONNX ``Resize`` operator, with
-  :math:`s = S_{out} / S_{in}`, or the given ``scale``, and :math:`L = S_{in} s` the output
-  length (fractional when a ``scale`` is given):
-
-  ======================== ==================================================================
-  mode                     :math:`x`
-  ======================== ==================================================================
-  ``half_pixel``           :math:`(y + 0.5) / s - 0.5`
-  ``pytorch_half_pixel``   as ``half_pixel``, but :math:`0` when :math:`S_{out} = 1`
-  ``half_pixel_symmetric`` ``half_pixel`` plus :math:`\frac{S_{in}}{2}(1 - S_{out} / L)`
-  ``align_corners``        :math:`y (S_{in} - 1) / (L - 1)` (:math:`0` if :math:`L = 1`)
-  ``asymmetric``           :math:`y / s`
-  ``tf_crop_and_resize``   :math:`a (S_{in} - 1) + y (b - a)(S_{in} - 1) / (L - 1)` for the
-                           ``roi`` :math:`[a, b]` of the axis; outputs with :math:`x` outside
-                           :math:`[0, S_{in} - 1]` are ``extrapolation_value``
-  ======================== ==================================================================
-
-  PyTorch's ``align_corners=True`` is :math:`y (S_{in} - 1) / (S_{out} - 1)` with the integer
-  :math:`S_{out}`, as PyTorch computes it also from a ``scale``.
-
-  The methods (:math:`d` is the distance from :math:`x` in input pixels; the kernel methods
-  weigh input :math:`j` by :math:`K(j - x)`, normalised to sum to one):
-
-  ================= ======================================================= ======================
-  ``method``        kernel :math:`K(d)` (zero outside the radius)           defaults reproduce
-  ================= ======================================================= ======================
-  ``nearest``       the input at :math:`x` rounded by ``nearest_mode``      PyTorch ``nearest``
-                    (default ``floor``), ``asymmetric`` coordinates
-  ``nearest-exact`` the same, rounded half up, ``half_pixel``               PyTorch
-                                                                            ``nearest-exact``
-  ``linear``        :math:`\max(0, 1 - |d|)`                                PyTorch ``bilinear``
-  ``cubic``         Keys' cubic, :math:`a` = ``cubic_coeff_a``, radius 2    PyTorch ``bicubic``
-  ``lanczos3``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/3)`, radius 3  TensorFlow, Keras
-                    (1 for :math:`|d| \le 10^{-3}`)
-  ``lanczos5``      :math:`\mathrm{sinc}(d)\,\mathrm{sinc}(d/5)`, radius 5  TensorFlow, Keras
-  ``mitchellcubic`` Mitchell-Netravali, :math:`B = C = 1/3`:                TensorFlow
-                    :math:`(7|d|^3 - 12d^2 + 16/3)/6` below 1,
-                    :math:`(-7|d|^3/3 + 12d^2 - 20|d| + 32/3)/6` below 2
-  ``gaussian``      :math:`\exp(-2 d^2)`, :math:`\sigma = 1/2`, below 1.5   TensorFlow
-  ``area``          adaptive average pooling (see below)                    PyTorch ``area``
-  ``area-overlap``  the footprint's average, weighted by overlap            TensorFlow ``area``,
-                                                                            ``jax.image`` ``area``
-  ================= ======================================================= ======================
-
-  ``area`` (PyTorch) averages inputs :math:`\lfloor i S_{in} / S_{out} \rfloor` to
-  :math:`\lceil (i + 1) S_{in} / S_{out} \rceil - 1` with equal weights; ``area-overlap``
-  (TensorFlow, ``jax.image``) averages over the output pixel's footprint
-  :math:`[i, i + 1] S_{in} / S_{out}`, each input weighted by the length it covers. They differ
-  whenever :math:`S_{in} / S_{out}` is not an integer.
-
-  The four kernels TensorFlow adds (lanczos, Mitchell, Gaussian) use its
-  ``scale_and_translate`` conventions by default: ``half_pixel`` and ``exclude_outside=True``.
-  ``linear`` and ``cubic`` replicate the border (``exclude_outside=False``) as PyTorch and ONNX
-  do. With ``antialias``, downsampling (:math:`s < 1`) stretches the kernel by :math:`1/s`,
-  :math:`K((j - x) s)` normalised to sum to one, so every input pixel contributes (all kernel
-  methods; ``area`` methods average by construction).
-
-  Equivalent settings of other frameworks (``size`` or ``scale`` as there):
-
-  ================================================== =============================================
-  framework call                                     ``resize`` arguments
-  ================================================== =============================================
-  ``torch`` ``interpolate(mode="nearest")``          ``method="nearest"``
-  ``torch`` ``mode="nearest-exact"``                 ``method="nearest-exact"``
-  ``torch`` ``"linear"/"bilinear"/"trilinear"``      ``method="linear"``
-  ... with ``align_corners=True``                    ``method="linear", align_corners=True``
-  ``torch`` ``mode="bicubic"``                       ``method="cubic"`` (``align_corners`` alike)
-  ``torch`` ``"bilinear", antialias=True``           ``method="linear", antialias=True,
-                                                     exclude_outside=True`` (``align_corners``
-                                                     alike)
-  ``torch`` ``"bicubic", antialias=True``            ``method="cubic", antialias=True,
-                                                     exclude_outside=True, cubic_coeff_a=-0.5``
-  ``torch`` ``mode="area"``                          ``method="area"``
-  ``torch`` ``scale_factor=f``                       ``scale=f``
-  ... with ``recompute_scale_factor=True``           ``scale=f, recompute_scale=True``
-  TF2 ``tf.image.resize`` ``"nearest"``              ``method="nearest-exact"``
-  TF2 ``"bilinear"``                                 ``method="linear"``
-  TF2 ``"bicubic"``                                  ``method="cubic", cubic_coeff_a=-0.5,
-                                                     exclude_outside=True``
-  TF2 ``"lanczos3"``, ``"lanczos5"``,                the same ``method``
-  ``"mitchellcubic"``, ``"gaussian"``
-  TF2 ``"area"``                                     ``method="area-overlap"``
-  TF2 ``antialias=True`` (not nearest, area)         the above with ``antialias=True,
-                                                     exclude_outside=True``
-  ``jax.image.resize(..., "nearest")``               ``method="nearest-exact"``
-  ``jax.image.resize(..., "linear")``                ``method="linear", antialias=True,
-                                                     exclude_outside=True``
-  ``jax.image.resize(..., "cubic")``                 ``method="cubic", cubic_coeff_a=-0.5,
-                                                     antialias=True, exclude_outside=True``
-  ``jax.image.resize(..., "lanczos3"/"lanczos5")``   ``method="lanczos3"/"lanczos5",
-                                                     antialias=True``
-  ``jax.image.resize(..., "area")``                  ``method="area-overlap"``
-  ... with ``antialias=False``                       the same with ``antialias=False``
-  ONNX ``Resize`` defaults (``mode="nearest"``)      ``method="nearest",
-                                                     coordinate_transformation_mode="half_pixel",
-                                                     nearest_mode="round_prefer_floor"``
-  ONNX ``mode="linear"`` / ``"cubic"``               ``method="linear"`` / ``"cubic"``, and the
-                                                     attributes under the same names (``roi`` for
-                                                     the resized axes only, ``axes`` as letters)
-  ================================================== =============================================
-
-  PyTorch's ``bilinear`` clamps a negative source coordinate to 0 where ONNX's ``half_pixel``
-  replicates the border; for linear interpolation both read the edge value, so they agree.
-  PyTorch's antialiased kernels with ``align_corners=True`` centre the filter of output
-  :math:`y` at :math:`(y + 0.5) r - 0.5` with :math:`r = (S_{in} - 1) / (S_{out} - 1)` and
-  stretch it by :math:`\max(1, r)`; ``align_corners=True, antialias=True`` computes exactly
-  that, while ONNX's ``coordinate_transformation_mode="align_corners", antialias=True`` keeps
-  ONNX's definition.
-
-  A given ``scale`` sets the output size ``floor(S_in * scale)`` and, as in PyTorch (when
-  ``recompute_scale_factor`` is not set) and ONNX (``scales``), also drives the coordinate map;
-  ``recompute_scale=True`` uses ``S_out / S_in`` instead. ``keep_aspect_ratio_policy``
-  (``"not_larger"``, ``"not_smaller"``) turns a ``size`` into one scale for all resized axes,
-  the smallest or largest ``size / S_in``, and outputs ``floor(S_in * scale + 0.5)``, as ONNX.
-  PyTorch 2 departs from its own scale rule in three kernels: ``linear`` modes and antialiasing
-  copy an axis whose size ``floor(S_in * scale)`` equals ``S_in``, and 2-D ``nearest`` also
-  treats an output of exactly ``2 * S_in`` as 2x. ``resize`` follows ``scale`` there (as
-  PyTorch's other kernels and ONNX do); ``recompute_scale=True`` gives PyTorch's result there.
-
-  dtypes: the result has the dtype of ``x``. Floating inputs are interpolated in their own
-  precision (float16 and bfloat16 in float32). Integer inputs are interpolated in float32
-  (float64 for 32 and 64-bit integers when x64 is enabled) and cast back truncating toward
-  zero, saturating at the limits of the dtype; nearest methods move integer data untouched.
-
-  Cost: per resized axis, one gather per tap (2 for linear, 4 for cubic, 6 for lanczos3, more
-  when antialiasing) and a weighted sum, fused by XLA into one pass over the output: O(output),
-  no ``(in, out)`` matrix. The function is linear in ``x`` for floating inputs (affine with a
-  non-zero ``extrapolation_value``), so ``jax.grad``, ``jax.jvp`` and ``jax.linear_transpose``
-  apply.
+  ``[N, *S_in, C] -> [N, *S_out, C]`` in the default channels-last layout (``N`` batch, ``C``
+  channels, ``S_in`` the 1, 2 or 3 spatial sizes, ``S_out`` the requested ones: ``size``, or
+  ``floor(S_in * scale)``). Each resized axis is handled on its own: output :math:`y` reads
+  the input around a source coordinate :math:`x(y)` given by the coordinate transformation of
+  ONNX ``Resize`` (PyTorch's ``align_corners`` flag included), with the kernel of ``method``.
+  Every convention of PyTorch, TensorFlow, ``jax.image`` and ONNX, and the arguments that
+  reproduce each, is on the pages :doc:`/techniques/resize` and
+  :doc:`/techniques/resize-methods`. There is no default ``method``, as in
+  ``jax.image.resize``: the frameworks disagree on it.
 
   Args:
     x: the array, ``[N, *S_in, C]`` or as ``layout`` says.
     size: the output size of each resized axis: an int for all, or one per axis.
-    scale: instead of ``size``, a positive float (or one per axis) multiplying the input size.
-    method: required: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (also ``"bilinear"``,
-      ``"trilinear"``), ``"cubic"`` (also ``"bicubic"``, ``"tricubic"``), ``"lanczos3"``,
-      ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"``, ``"area"`` or ``"area-overlap"``.
-    align_corners: PyTorch's flag: the corner pixel centres of input and output coincide.
-      Not for nearest or area methods.
-    coordinate_transformation_mode: one of ``"half_pixel"``, ``"half_pixel_symmetric"``,
-      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"``,
-      ``"tf_crop_and_resize"``. Default: ``"asymmetric"`` for ``nearest``, else
-      ``"half_pixel"``. Not for area methods.
-    nearest_mode: rounding of nearest methods: ``"round_prefer_floor"``,
-      ``"round_prefer_ceil"``, ``"floor"``, ``"ceil"``. Default: ``"floor"`` for ``nearest``,
-      ``"round_prefer_ceil"`` for ``nearest-exact``.
-    cubic_coeff_a: the coefficient :math:`a` of the cubic kernel: -0.75 as PyTorch, -0.5 as
-      Keys, TensorFlow and ``jax.image``. Only used by ``cubic``.
-    exclude_outside: give taps outside the input zero weight and renormalise (ONNX
-      ``exclude_outside=1``), instead of replicating the border. Only for kernel methods;
-      default ``False`` for ``linear`` and ``cubic``, ``True`` for the others.
-    antialias: widen the kernel when downsampling (ONNX ``antialias=1``). Only for kernel
-      methods.
-    recompute_scale: with ``scale``, map coordinates by ``S_out / S_in`` rather than ``scale``
-      (PyTorch ``recompute_scale_factor=True``).
-    keep_aspect_ratio_policy: ONNX's ``"stretch"`` (default), ``"not_larger"`` or
-      ``"not_smaller"``; only with ``size``.
-    roi: for ``tf_crop_and_resize``, ONNX's normalised region of interest of the resized axes
-      (in ``axes`` order): ``[start_1, ..., start_k, end_1, ..., end_k]``.
-    extrapolation_value: for ``tf_crop_and_resize``, the value of outputs whose source
-      coordinate lies outside the input.
-    axes: the spatial axes to resize, as a string of their layout letters (``"W"``, ``"HW"``;
-      ``size``, ``scale`` and ``roi`` entries follow its order); ``None`` resizes all of them.
+    scale: instead of ``size``, a positive float (or one per axis); it also drives the
+      coordinate map unless ``recompute_scale``.
+    method: ``"nearest"``, ``"nearest-exact"``, ``"linear"`` (``"bilinear"``,
+      ``"trilinear"``), ``"cubic"`` (``"bicubic"``), ``"box"``, ``"lanczos1"``,
+      ``"lanczos3"``, ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"``, ``"area"``
+      (PyTorch's) or ``"area-overlap"`` (TensorFlow's and ``jax.image``'s).
+    align_corners: PyTorch's flag (linear and cubic methods).
+    coordinate_transformation_mode: ONNX's name: ``"half_pixel"``, ``"half_pixel_symmetric"``,
+      ``"pytorch_half_pixel"``, ``"align_corners"``, ``"asymmetric"`` or
+      ``"tf_crop_and_resize"``; default ``"asymmetric"`` for ``nearest``, else
+      ``"half_pixel"``.
+    nearest_mode: ``"round_prefer_floor"``, ``"round_prefer_ceil"``, ``"floor"`` or ``"ceil"``.
+    cubic_coeff_a: Keys' :math:`a`: -0.75 (PyTorch) or -0.5 (TensorFlow, ``jax.image``).
+    exclude_outside: drop taps outside the input and renormalise instead of replicating the
+      border (kernel methods).
+    antialias: stretch the kernel by :math:`1/s` when downsampling (kernel methods).
+    recompute_scale, keep_aspect_ratio_policy, roi, extrapolation_value: PyTorch's
+      ``recompute_scale_factor`` and ONNX's attributes of the same names.
+    axes: the spatial axes to resize as layout letters (``"HW"``); ``None`` for all.
     layout: the layout string of ``x``, e.g. ``"NCHW"``; ``None`` for channels-last.
 
   Returns:
-    The resized array ``[N, *S_out, C]`` (in the layout of ``x``), with the dtype of ``x``.
+    The resized array in the layout and dtype of ``x``. Floating inputs are interpolated in
+    their own precision (16-bit floats in float32). Integer inputs are interpolated in float32
+    (float64 for 32/64-bit integers under x64) and cast back truncating toward zero, saturating
+    at the dtype's limits (the worked bilinear table: 12.5 becomes 12); nearest methods move
+    any dtype untouched. ``jaxup.functional.interpolate`` rounds uint8 as PyTorch does instead.
 
   Raises:
-    ValueError: if neither or both of ``size`` and ``scale`` are given, a size or scale is not
-      positive or gives an empty output, a spatial axis to resize is empty, a string option is
-      unknown (the message lists the valid ones), or options contradict each other (an option
-      given to a method it does not apply to, ``recompute_scale`` or ``keep_aspect_ratio_policy``
-      with the wrong one of ``size`` and ``scale``, ``roi`` without ``tf_crop_and_resize``).
-    TypeError: if an argument has the wrong type (a non-bool flag such as ``antialias="False"``
-      included), ``method`` is missing, PyTorch's argument names (``mode``, ``scale_factor``)
-      are used (the message says what to write), ``x`` is complex (interpolate its real and
-      imaginary parts separately), or a boolean input is interpolated.
+    ValueError: for a bad size or scale, an empty spatial axis, an unknown string option, or
+      options that contradict each other or do not apply to ``method``.
+    TypeError: for arguments of the wrong type, a missing ``method``, PyTorch's argument
+      names (the message says what to write), complex or boolean inputs.
 
   Example:
-    Half-pixel bilinear 2x upsampling (PyTorch's ``bilinear``). An integer image is
-    interpolated in floating point and truncated back; a float image keeps the halves:
-
     >>> image = jnp.array([[10, 20], [30, 40]])
     >>> print(resize(image, 4, method="linear", layout="HW"))
     [[10 12 17 20]
@@ -659,15 +639,19 @@ def resize(
      [30 32 37 40]]
     >>> print(resize(image.astype(jnp.float32), 4, method="linear", layout="HW")[0].tolist())
     [10.0, 12.5, 17.5, 20.0]
-
-    PyTorch's ``area`` averages the inputs each output covers:
-
-    >>> print(resize(jnp.arange(6.0), 3, method="area", layout="W").tolist())
-    [0.5, 2.5, 4.5]
   """
   options = _resolve_options(method, align_corners, coordinate_transformation_mode,
                              nearest_mode, cubic_coeff_a, exclude_outside, antialias,
                              extrapolation_value)
+  x, axes = _axes_to_resize(x, size, scale, options, recompute_scale, keep_aspect_ratio_policy,
+                            roi, axes, layout)
+  plans = [_plan_axis(a, n, m, s, options, r) for a, n, m, s, r in axes]
+  return _run_plans(x, plans, options.method.kind == "nearest")
+
+
+def _axes_to_resize(x, size, scale, options, recompute_scale, keep_aspect_ratio_policy, roi,
+                    axes, layout):
+  """``x`` as an array and, per resized axis, ``(axis, S_in, S_out, scale or None, roi)``."""
   recompute_scale = checks.boolean(recompute_scale, "recompute_scale")
   keep_aspect_ratio_policy = checks.choice(keep_aspect_ratio_policy, "keep_aspect_ratio_policy",
                                            KEEP_ASPECT_RATIO_POLICIES)
@@ -678,9 +662,74 @@ def resize(
   in_sizes = _check_spatial(x, parsed, resized, options.method)
   out_sizes, scales = _output_sizes(parsed, resized, in_sizes, size, scale, recompute_scale,
                                     keep_aspect_ratio_policy)
-  plans = [_plan_axis(a, n, m, s, options, r)
-           for a, n, m, s, r in zip(resized, in_sizes, out_sizes, scales, rois)]
-  return _run_plans(x, plans, options.method.kind == "nearest")
+  return x, list(zip(resized, in_sizes, out_sizes, scales, rois))
+
+
+def torch_interpolate(x, *, layout, size=None, scale=None, method, align_corners=False,
+                      antialias=False, exclude_outside=None, cubic_coeff_a=-0.75,
+                      recompute_scale=False):
+  """:func:`resize` with PyTorch's rule for integer inputs (``jaxup.functional.interpolate``).
+
+  Floating inputs and nearest methods are :func:`resize`. A uint8 image resized by 2-D
+  ``linear`` or ``cubic`` (PyTorch's ``bilinear`` / ``bicubic``, antialiased or not) follows
+  PyTorch's fixed-point kernel exactly: int16 weights per axis, each pass rounded half up and
+  saturated to [0, 255], the last spatial axis first. PyTorch interpolates no other integer
+  input, so neither does this: a TypeError says what to do.
+  """
+  kwargs = dict(size=size, scale=scale, method=method, align_corners=align_corners,
+                antialias=antialias, exclude_outside=exclude_outside,
+                cubic_coeff_a=cubic_coeff_a, recompute_scale=recompute_scale, layout=layout)
+  dtype = getattr(x, "dtype", None)
+  if dtype is None or not jnp.issubdtype(dtype, jnp.integer):
+    return resize(x, **kwargs)
+  options = _resolve_options(method, align_corners, None, None, cubic_coeff_a, exclude_outside,
+                             antialias, 0.0)
+  if options.method.kind == "nearest":
+    return resize(x, **kwargs)
+  x, axes = _axes_to_resize(x, size, scale, options, recompute_scale, "stretch", None, None,
+                            layout)
+  if (x.dtype != jnp.uint8 or options.method.name not in ("linear", "cubic")
+      or len(axes) != 2):
+    raise TypeError(
+        f"interpolate: PyTorch interpolates integer inputs only as uint8 with mode='bilinear' "
+        f"or 'bicubic' (and moves any dtype with the nearest modes), got {x.dtype} with "
+        f"method={options.method.name!r} over {len(axes)} spatial axes; cast the input to a "
+        "floating dtype, or call jaxup.resize, which interpolates integers in floating point "
+        "and truncates")
+  cubic = options.method.name == "cubic"
+  for axis, n, m, s, _ in sorted(axes, key=lambda a: -a[0]):
+    taps, weights, precision = torch_uint8_taps(n, m, s, align_corners, cubic, antialias)
+    if not _is_identity(_AxisPlan(axis, n, m, taps, weights / (1 << precision))):
+      x = _fixed_point_axis(x, axis, np.clip(taps, 0, n - 1), weights, precision)
+  return x
+
+
+def _fixed_point_axis(x, axis, taps, weights, precision):
+  """One PyTorch uint8 pass: int32 multiply-adds of int16 weights, ``>> precision`` after
+  adding half, saturated to uint8 (the taps' gathers as in :func:`_gather_axis`)."""
+  out_size, width = taps.shape
+  shape = (1,) * axis + (out_size,) + (1,) * (x.ndim - axis - 1)
+  out_shape = x.shape[:axis] + (out_size,) + x.shape[axis + 1:]
+  acc = jnp.full(out_shape, 1 << (precision - 1), jnp.int32)
+  if width > _MAX_UNROLLED_TAPS:
+    all_taps = jnp.asarray(taps.T.astype(np.int32))
+    all_weights = jnp.asarray(weights.T.astype(np.int32))
+
+    def add_tap(t, acc):
+      term = jnp.take(x, all_taps[t], axis=axis, mode="clip", indices_are_sorted=True)
+      return acc + term.astype(jnp.int32) * all_weights[t].reshape(shape)
+
+    acc = lax.fori_loop(0, width, add_tap, acc)
+  else:
+    for t in range(width):
+      if not np.any(weights[:, t]):
+        continue
+      term = jnp.take(x, taps[:, t].astype(np.int32), axis=axis, mode="clip",
+                      indices_are_sorted=True)
+      acc = acc + term.astype(jnp.int32) * jnp.asarray(
+          weights[:, t].reshape(shape).astype(np.int32))
+  return jnp.clip(lax.shift_right_arithmetic(acc, jnp.int32(precision)), 0, 255).astype(
+      jnp.uint8)
 
 
 _TRANSLATABLE = tuple(m.name for m in _METHOD_TABLE.values()
@@ -727,8 +776,9 @@ def scale_and_translate(
     size: the output size of each resized axis: an int for all, or one per axis.
     scale: a positive float (or one per axis).
     translation: a float (or one per axis), in output pixels.
-    method: ``"linear"``, ``"cubic"``, ``"lanczos3"``, ``"lanczos5"``, ``"mitchellcubic"``,
-      ``"gaussian"`` or ``"area-overlap"``.
+    method: ``"linear"``, ``"cubic"``, ``"box"``, ``"lanczos1"``, ``"lanczos3"``,
+      ``"lanczos5"``, ``"mitchellcubic"``, ``"gaussian"`` or ``"area-overlap"``. ``box`` and
+      ``lanczos1`` are TensorFlow's (``jax.image`` has neither).
     antialias: widen the kernel when :math:`s < 1`.
     axes: the spatial axes to resample, as a string of layout letters; ``None`` for all.
     layout: the layout string of ``x``; ``None`` for channels-last.

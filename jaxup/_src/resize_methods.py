@@ -10,7 +10,9 @@ The kernels follow the definitions of their references:
 
 * ``linear``: the triangle :math:`\\max(0, 1 - |d|)`.
 * ``cubic``: Keys' cubic convolution with coefficient :math:`a` (Keys 1981, eq. 4).
-* ``lanczos3``, ``lanczos5``: :math:`\\operatorname{sinc}(d)\\operatorname{sinc}(d/R)` for
+* ``box``: TensorFlow's rectangle, 1 for :math:`|d| < 1/2`, :math:`1/2` at :math:`|d| = 1/2`,
+  0 beyond, with TensorFlow's span radius 1 (``sampling_kernels.h``, ``BoxKernelFunc``).
+* ``lanczos1``, ``lanczos3``, ``lanczos5``: :math:`\\operatorname{sinc}(d)\\operatorname{sinc}(d/R)` for
   :math:`|d| \\le R`, with the value 1 for :math:`|d| \\le 10^{-3}` as TensorFlow's
   ``sampling_kernels.h`` and ``jax.image`` evaluate it.
 * ``mitchellcubic``: Mitchell and Netravali's cubic with :math:`B = C = 1/3` (SIGGRAPH 1988).
@@ -62,6 +64,13 @@ def mitchell_cubic(d, a=None):
   inner = ((7 / 6 * d - 2) * d) * d + 8 / 9
   outer = ((-7 / 18 * d + 2) * d - 10 / 3) * d + 16 / 9
   return np.where(d < 1, inner, np.where(d < 2, outer, 0.0))
+
+
+def box(d, a=None):
+  """TensorFlow's box: 1 inside ``|d| < 1/2``, 1/2 on the edges, 0 outside."""
+  del a
+  d = np.abs(d)
+  return np.where(d < 0.5, 1.0, np.where(d == 0.5, 0.5, 0.0))
 
 
 GAUSSIAN_RADIUS = 1.5
@@ -116,6 +125,10 @@ METHODS = {
                reference="PyTorch (bi/tri)linear, TensorFlow, jax.image, ONNX linear"),
         Method("cubic", "kernel", keys_cubic, 2.0, antialias=True,
                reference="PyTorch bicubic, TensorFlow, jax.image, ONNX cubic"),
+        Method("box", "kernel", box, 1.0, exclude_outside=True, antialias=True,
+               reference="TensorFlow ScaleAndTranslate box"),
+        Method("lanczos1", "kernel", lanczos(1), 1.0, exclude_outside=True, antialias=True,
+               reference="TensorFlow ScaleAndTranslate lanczos1"),
         Method("lanczos3", "kernel", lanczos(3), 3.0, exclude_outside=True, antialias=True,
                reference="TensorFlow, Keras and jax.image lanczos3"),
         Method("lanczos5", "kernel", lanczos(5), 5.0, exclude_outside=True, antialias=True,
@@ -186,6 +199,30 @@ def _padded(starts, counts, weights_of):
   return np.where(valid, taps, starts[:, None]), weights
 
 
+def corner_area_taps(in_size, out_size, length):
+  """TensorFlow 1's ``resize_area(align_corners=True)`` (``resize_area_op.cc``).
+
+  With ``r = (in - 1) / (L - 1)`` (``in / L`` for ``L = 1``; ``L`` the output length), output
+  ``i`` is the average of the input over ``[i r, (i + 1) r]``, each pixel ``[j, j + 1]``
+  weighted by its overlap, divided by ``r``. The last footprints reach past the input when
+  downsampling; those parts read the border pixel (TensorFlow clamps the index). An input of
+  one pixel (``r = 0``, where TensorFlow divides by zero) is replicated.
+  """
+  r = (in_size - 1) / (length - 1) if length > 1 else in_size / length
+  i = np.arange(out_size)
+  if r == 0:
+    return np.zeros((out_size, 1), np.int64), np.ones((out_size, 1))
+  lo, hi = i * r, (i + 1) * r
+  starts = np.floor(lo).astype(np.int64)
+  counts = np.maximum(np.ceil(hi).astype(np.int64) - starts, 1)
+
+  def weights_of(taps):
+    overlap = np.minimum(taps + 1, hi[:, None]) - np.maximum(taps, lo[:, None])
+    return np.maximum(overlap, 0.0) / r
+
+  return _padded(starts, counts, weights_of)
+
+
 def area_taps(in_size, out_size):
   """PyTorch's ``area`` (adaptive average pooling): output ``i`` is the plain mean of input
   ``floor(i * in / out)`` to ``ceil((i + 1) * in / out) - 1``."""
@@ -217,3 +254,111 @@ def overlap_taps(x, in_size, width):
 
   taps, weights = _padded(starts, counts, weights_of)
   return taps, weights
+
+
+# PyTorch's uint8 kernels -------------------------------------------------------------------
+#
+# PyTorch resizes uint8 images (bilinear and bicubic, with or without antialiasing) in fixed
+# point: per axis it computes float64 weights, scales them by 2**p to int16 (p the largest
+# precision at which the axis' largest weight stays below 2**15), and each pass computes
+# ``clamp((2**(p-1) + sum_k w_k x_k) >> p, 0, 255)``: rounded half up and saturated per pass,
+# the last spatial axis first (``UpSampleKernel.cpp``: ``_compute_index_ranges_int16_weights``,
+# ``basic_loop_aa_horizontal<uint8_t>``, ``separable_upsample_generic_Nd_kernel_impl``).
+
+
+def torch_scale(in_size, out_size, scale, align_corners):
+  """PyTorch's ``area_pixel_compute_scale`` in float64 (``scale``: the given factor or None)."""
+  if align_corners:
+    return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+  return 1.0 / scale if scale is not None and scale > 0 else in_size / out_size
+
+
+def _torch_filter(cubic, antialias):
+  """PyTorch's ``aa_filter``: the tent, or Keys' cubic with a = -0.5 (antialiased) / -0.75."""
+  if not cubic:
+    return lambda d: np.where(np.abs(d) < 1.0, 1.0 - np.abs(d), 0.0)
+  a = -0.5 if antialias else -0.75
+  def cubic_filter(d):
+    d = np.abs(d)
+    inner = ((a + 2) * d - (a + 3)) * d * d + 1
+    outer = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d < 1.0, inner, np.where(d < 2.0, outer, 0.0))
+  return cubic_filter
+
+
+def _torch_antialias_weights(in_size, out_size, r, interp, f):
+  """Per output: first tap, tap count and normalised weights of the stretched filter."""
+  support = interp * 0.5 * r if r >= 1.0 else interp * 0.5
+  width = int(math.ceil(support)) * 2 + 1
+  invscale = 1.0 / r if r >= 1.0 else 1.0
+  center = r * (np.arange(out_size) + 0.5)
+  start = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
+  count = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), in_size) - start
+  count = np.clip(count, 0, width)
+  k = np.arange(width)[None, :]
+  valid = k < count[:, None]
+  weights = np.where(valid, f((k + start[:, None] - center[:, None] + 0.5) * invscale), 0.0)
+  total = np.cumsum(weights, axis=1)[:, -1]  # summed in tap order, as there
+  normalised = total != 0
+  weights = np.where(normalised[:, None],
+                     weights / np.where(normalised, total, 1.0)[:, None], weights)
+  largest = float(weights[normalised].max()) if normalised.any() else 0.0
+  return start, count, weights, max(largest, 0.0)
+
+
+def _torch_plain_weights(in_size, out_size, r, interp, f, align_corners):
+  """Per output: first tap, count and the weights of the taps PyTorch folds onto the border."""
+  cubic = interp > 2
+  i = np.arange(out_size, dtype=np.float64)
+  if align_corners:
+    real = r * i
+  else:
+    real = r * (i + 0.5) - 0.5
+    if not cubic:
+      real = np.maximum(real, 0.0)
+  # guard_index_and_lambda floors in float32 (floorf), then clamps.
+  index = np.minimum(np.floor(real.astype(np.float32)).astype(np.int64), in_size - 1)
+  lam = np.minimum(np.maximum(real - index, 0.0), 1.0)
+  half = interp // 2
+  lowest = index - half + 1
+  start = np.maximum(lowest, 0)
+  count = np.clip(np.minimum(index + half + 1, in_size) - start, 0, interp)
+  weights = np.zeros((out_size, interp))
+  rows = np.arange(out_size)
+  slot = np.zeros(out_size, dtype=np.int64)
+  largest = 0.0
+  for j in range(interp):
+    w = f(float(j + 1 - half) - lam)
+    position = lowest + j
+    slot = np.where(position <= 0, 0, np.where(position >= in_size - 1, count - 1, slot))
+    weights[rows, slot] += w
+    largest = max(largest, float(weights[rows, slot].max()))
+    slot = slot + 1
+  return start, count, weights, largest
+
+
+def torch_uint8_taps(in_size, out_size, scale, align_corners, cubic, antialias):
+  """PyTorch's fixed-point taps of one axis for uint8 bilinear / bicubic.
+
+  Returns ``(taps, weights, precision)``: ``taps`` ``[out, K]`` input indices (unused slots
+  repeat the first tap with weight 0), ``weights`` the int16 values as int64, and the
+  precision ``p`` with which output ``i`` is ``(2**(p-1) + sum_k weights[i, k] *
+  x[taps[i, k]]) >> p``, clamped to [0, 255].
+  """
+  r = torch_scale(in_size, out_size, scale, align_corners)
+  interp = 4 if cubic else 2
+  f = _torch_filter(cubic, antialias)
+  if antialias:
+    start, count, weights, largest = _torch_antialias_weights(in_size, out_size, r, interp, f)
+  else:
+    start, count, weights, largest = _torch_plain_weights(in_size, out_size, r, interp, f,
+                                                          align_corners)
+  precision = 0
+  while precision < 22 and int(0.5 + largest * (1 << (precision + 1))) < (1 << 15):
+    precision += 1
+  scaled = weights * (1 << precision)
+  fixed = np.where(scaled < 0, np.trunc(-0.5 + scaled), np.trunc(0.5 + scaled)).astype(np.int64)
+  k = np.arange(weights.shape[1])[None, :]
+  valid = k < count[:, None]
+  taps = np.where(valid, start[:, None] + k, start[:, None])
+  return taps, np.where(valid, fixed, 0), precision
