@@ -3,9 +3,7 @@
 
 ``cases(quick, smoke)`` returns the cases as data (benchmarks/_timing.py ``Case`` and
 ``Candidate``) for ``benchmarks/run.py``; ``python benchmarks/bench_resize_methods.py [--quick]``
-runs them here,
-alternating the candidates of each case in one process (compile excluded) and checking that
-they agree before timing.
+runs them alone through the same runner and prints the table.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import Candidate, Case, compare, format_row  # noqa: E402
+from _timing import Candidate, Case  # noqa: E402
 
 import jaxup  # noqa: E402
 
@@ -94,27 +92,6 @@ def cases(quick: bool = False, smoke: bool = False) -> list:
   return result
 
 
-def _callable(candidate):
-  if candidate.framework == "torch":
-    return candidate.fn, lambda: candidate.fn().numpy()
-  jitted = jax.jit(candidate.fn)
-  args = candidate.args
-  first = lambda: jax.tree_util.tree_leaves(jitted(*args))[-1]
-  return (lambda: jitted(*args)), (lambda: np.asarray(first()))
-
-
-def main():
-  quick = "--quick" in sys.argv
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU threads")
-  for case in cases(quick):
-    runs = {c.label: _callable(c) for c in case.candidates}
-    values = [value() for _, value in runs.values()]
-    for v in values[1:]:
-      np.testing.assert_allclose(v, values[0], rtol=2e-4, atol=2e-4, err_msg=case.name)
-    medians = compare({label: fn for label, (fn, _) in runs.items()},
-                      repeats=5 if quick else 15)
-    print(format_row(f"{case.name} [{case.mode}]", medians, case.baseline))
-
-
 if __name__ == "__main__":
-  main()
+  import run
+  sys.exit(run.main(sys.argv[1:], modules=[sys.modules[__name__]]))

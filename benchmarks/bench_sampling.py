@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jaxup  # noqa: E402
-from _timing import Candidate, Case, channels_last_view, compare, format_row  # noqa: E402
+from _timing import Candidate, Case, channels_last_view  # noqa: E402
 
 BINOMIAL = np.array([1.0, 3.0, 3.0, 1.0], np.float32)
 
@@ -155,20 +155,6 @@ def cases(quick: bool) -> list:
   return _grid_cases(quick) + _upfirdn_cases(quick)
 
 
-def main():
-  quick = "--quick" in sys.argv
-  print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")
-  for case in cases(quick):
-    calls = {}
-    for cand in case.candidates:
-      if cand.framework == "jax":
-        jitted = jax.jit(cand.fn)
-        calls[cand.label] = (lambda j=jitted, a=cand.args: j(*a))
-      else:
-        calls[cand.label] = cand.fn
-    medians = compare(calls, repeats=5 if quick else 20)
-    print(format_row(f"{case.name} [{case.mode}]", medians, case.baseline))
-
-
 if __name__ == "__main__":
-  main()
+  import run
+  sys.exit(run.main(sys.argv[1:], modules=[sys.modules[__name__]]))
