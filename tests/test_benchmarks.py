@@ -23,6 +23,7 @@ def run_module():
     sys.path.remove(BENCHMARKS)
 
 
+@pytest.mark.benchmarks
 def test_smoke_run_writes_the_tables(tmp_path):
   pytest.importorskip("torch")
   result = subprocess.run(

@@ -50,6 +50,7 @@ def test_every_page_is_reachable_and_has_no_broken_figure():
       assert (DOCS / page).parent.joinpath(image).resolve().is_file(), f"{text}: no {image}"
 
 
+@pytest.mark.docs
 def test_site_builds_with_warnings_as_errors(tmp_path):
   pytest.importorskip("sphinx")
   pytest.importorskip("myst_parser")

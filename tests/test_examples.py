@@ -21,6 +21,7 @@ def run_example(name: str, tmp_path) -> str:
   return result.stdout
 
 
+@pytest.mark.examples
 @pytest.mark.parametrize("name, requires", [("unet_flax.py", "flax"),
                                             ("segnet_haiku.py", "haiku")])
 def test_segmentation_example_smoke(name, requires, tmp_path):
@@ -33,6 +34,7 @@ def test_segmentation_example_smoke(name, requires, tmp_path):
   assert 0.0 < float(metric.group(2)) < 0.9  # the baseline does not solve the task
 
 
+@pytest.mark.examples
 def test_espcn_example_smoke(tmp_path):
   for module in ("flax", "optax", "skimage"):
     pytest.importorskip(module)

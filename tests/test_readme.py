@@ -2,6 +2,7 @@
 
 import pathlib
 import re
+import subprocess
 
 import pytest
 
@@ -46,5 +47,11 @@ def test_readme_needs_exactly_two_self_contained_commands():
 
 
 def test_ci_runs_the_readme_test_command():
+  """The CI script's own extraction, run on the README, gives the README's test command."""
   script = (README.parent / ".ci" / "run").read_text()
-  assert "grep -m1 'pytest'" in script and 'eval "$command"' in script
+  extract = [line for line in script.splitlines() if line.startswith("command=$(")]
+  assert len(extract) == 1, "the CI script does not read its command from the README"
+  result = subprocess.run(["bash", "-c", extract[0] + '\nprintf %s "$command"'],
+                          cwd=README.parent, capture_output=True, text=True, check=True)
+  assert result.stdout.strip() == quick_start()[1]
+  assert re.search(r'^eval "\$command"$', script, flags=re.M), "the CI script does not run it"

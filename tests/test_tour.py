@@ -12,6 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOUR = ROOT / "examples" / "tour.py"
 
 
+@pytest.mark.examples
 def test_tour_prints_every_seed_table_and_writes_the_figure(capsys, monkeypatch, tmp_path):
   pytest.importorskip("matplotlib")
   pytest.importorskip("skimage")
