@@ -36,7 +36,6 @@ from jax.interpreters import ad, batching, mlir
 
 from jaxup._src import checks
 from jaxup._src.layout import parse_layout
-from jaxup._src.lowering import _ShapedArray
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
 from jaxup._src.resize_methods import Method
@@ -286,7 +285,7 @@ def _gather_sum(x, *, table, axis):
 resample_p = Primitive("jaxup_resample_axis")
 resample_p.def_impl(lambda x, **params: _resample_jitted(params["table"], params["axis"])(x))
 resample_p.def_abstract_eval(
-    lambda x, *, table, axis: _ShapedArray(
+    lambda x, *, table, axis: jax.core.ShapedArray(
         x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
 mlir.register_lowering(resample_p, mlir.lower_fun(_gather_sum, multiple_results=False))
 
