@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxup._src import checks
+from jaxup._src import layers
 
 # torch.nn class name -> the jaxup layer that reproduces it.
 _JAXUP_LAYERS = {
@@ -125,6 +126,35 @@ def describe(module: Any) -> TorchLayer:
   return _describe_host_layer(module, name)
 
 
+def build(module: Any, *, layout: Optional[str], layer: Callable, stateless: Callable,
+          native: Callable) -> Any:
+  """The one reading of a ``torch.nn`` module that every framework's ``from_torch`` shares.
+
+  The module is described (:func:`describe`), and the framework makes what the description
+  names with the functions it passes:
+
+  * ``layer(spec, options, weights)``: a jaxup layer with parameters, ``spec`` one of
+    :data:`jaxup._src.layers.SPECS`, ``options`` in jaxup's names (``layout`` included);
+  * ``stateless(layer)``: a stateless jaxup layer (:class:`~jaxup._src.layers.Resize`, ...);
+  * ``native(description, layout)``: the framework's own norm or dense layer.
+  """
+  layout = layers.check_layout(layout)
+  spec = describe(module)
+  if spec.kind in layers.SPECS:
+    return layer(layers.SPECS[spec.kind], dict(spec.options, layout=layout), spec.weights)
+  if spec.kind in layers.STATELESS_LAYERS:
+    options = dict(spec.options)
+    if layout is not None:
+      options["layout"] = layout
+    return stateless(getattr(layers, spec.kind)(**options))
+  return native(spec, layout)
+
+
+def weights_dtype(weights: Mapping[str, Any]):
+  """The dtype of a layer's PyTorch weights (float32 for a layer without any)."""
+  return next(iter(weights.values())).dtype if weights else jnp.float32
+
+
 def _describe_conv(module) -> TorchLayer:
   transposed = bool(module.transposed)
   padding = module.padding
@@ -215,7 +245,8 @@ def _describe_host_layer(module, name) -> TorchLayer:
                        "frameworks' BatchNorm layers do not; give PyTorch a momentum")
     weights["mean"] = to_array(module.running_mean, "running_mean")
     weights["var"] = to_array(module.running_var, "running_var")
-    options.update(num_features=module.num_features, momentum=float(module.momentum))
+    options.update(num_features=module.num_features, momentum=float(module.momentum),
+                   num_spatial=int(name[-2]))
   elif kind == "GroupNorm":
     options.update(num_features=module.num_channels, num_groups=module.num_groups)
   else:
