@@ -256,6 +256,7 @@ def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = 
     >>> f.apply(params, None, x).shape
     (1, 6, 6, 2)
   """
+  state_dict = porting.as_state_dict(state_dict)
   with_state = isinstance(variables, tuple)
   params, state = variables if with_state else (variables, {})
   flat = {}

@@ -322,14 +322,35 @@ def split_key(key: str) -> tuple[str, str]:
   return path, attr
 
 
-_SEQUENTIAL = re.compile(r"^layers[_.](\d+)$")
-
-
 def normalize_path(parts) -> str:
   """A model's module path as PyTorch would spell it: parts joined by dots, a Flax
   ``Sequential``'s ``layers_3`` or nnx's ``layers.3`` read as ``3``."""
   text = ".".join(str(p) for p in parts)
   return re.sub(r"(^|\.)layers[_.](\d+)(?=\.|$)", r"\1\2", text)
+
+
+def path_spellings(path: str) -> tuple[str, ...]:
+  """The PyTorch paths a model path may stand for: itself, and with list indices spelled as
+  PyTorch does (``blocks_0`` in linen and Haiku, ``blocks.0`` in nnx and Equinox, or Haiku's
+  ``blocks/0``, are all PyTorch's ``blocks.0``)."""
+  indexed = re.sub(r"(^|\.)([A-Za-z]\w*?)_(\d+)(?=\.|$)", r"\1\2.\3", path)
+  return (path,) if indexed == path else (path, indexed)
+
+
+def as_state_dict(state_dict: Any) -> dict:
+  """A ``state_dict`` as a dict: any mapping, or an iterable of ``(key, tensor)`` pairs."""
+  if isinstance(state_dict, Mapping):
+    return dict(state_dict)
+  if isinstance(state_dict, (str, bytes)) or not hasattr(state_dict, "__iter__"):
+    raise TypeError(f"state_dict must be a mapping such as module.state_dict() or an iterable "
+                    f"of (key, tensor) pairs, got {checks.describe(state_dict)}")
+  out = {}
+  for item in state_dict:
+    if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+      raise TypeError(f"state_dict must be a mapping such as module.state_dict() or an "
+                      f"iterable of (key, tensor) pairs, got an item {checks.describe(item)}")
+    out[item[0]] = item[1]
+  return out
 
 
 # torch attribute -> the target leaf names it may fill, first that exists wins.
@@ -358,7 +379,10 @@ def convert_for(leaf_name: str, value: jax.Array, target_shape, key: str) -> jax
     value = value.T
   target_shape = tuple(target_shape)
   if value.shape != target_shape:
-    if value.ndim <= 1 and value.size == int(np.prod(target_shape)):
+    # Only unit axes are added: Haiku's norms keep (1, C, 1, 1), Equinox's biases (C, 1, 1).
+    # A flattened kernel has the right size too, but no single order to come back in.
+    broadcast = sum(d != 1 for d in target_shape) <= 1
+    if value.ndim <= 1 and broadcast and value.size == int(np.prod(target_shape)):
       value = value.reshape(target_shape)
     else:
       raise ValueError(f"state_dict[{key!r}] (shape {given}) gives {leaf_name!r} the shape "
@@ -403,15 +427,20 @@ def match_state_dict(
     ValueError: for a state_dict entry with no leaf to go to, a leaf left without a value, or a
       shape that does not fit (each names the key).
   """
-  if not isinstance(state_dict, Mapping):
-    raise TypeError(f"state_dict must be a mapping such as module.state_dict(), got "
-                    f"{checks.describe(state_dict)}")
-  filled, sources, unused = {}, {}, []
+  state_dict = as_state_dict(state_dict)
+  spelled = {}  # PyTorch's spelling of each model path -> the model path
+  for path in targets:
+    for spelling in path_spellings(path):
+      spelled.setdefault(spelling, path)
+  for path in targets:  # a path spelled exactly wins over a re-spelled one
+    spelled[path] = path
+  filled, sources, unused, misshapen = {}, {}, [], []
   for key, tensor in state_dict.items():
     path, attr = split_key(key)
     if attr in IGNORED_ATTRS:
       continue
-    path = fused_path(path, targets)
+    path = fused_path(path, spelled)
+    path = spelled.get(path, path)
     leaves = targets.get(path, {})
     leaf = next((n for n in TORCH_ATTRS.get(attr, ()) if n in leaves), None)
     if leaf is None:
@@ -421,17 +450,22 @@ def match_state_dict(
       raise ValueError(f"state_dict[{sources[(path, leaf)]!r}] and state_dict[{key!r}] both "
                        f"fill {f'{path}.{leaf}' if path else leaf!r}")
     sources[(path, leaf)] = key
-    filled[(path, leaf)] = convert_for(leaf, to_array(tensor, key), leaves[leaf], key)
+    try:
+      filled[(path, leaf)] = convert_for(leaf, to_array(tensor, key), leaves[leaf], key)
+    except ValueError as e:
+      misshapen.append(str(e))
   missing = [f"{p}.{n}" if p else n for p, names in targets.items() for n in names
-             if (p, n) not in filled]
-  if strict and (unused or missing):
+             if (p, n) not in filled and (p, n) not in sources]
+  if misshapen or (strict and (unused or missing)):
     have = ", ".join(sorted(targets)) or "none"
     raise ValueError(
         "the state_dict does not match the model: "
-        + (f"no place in the model for {unused}; " if unused else "")
-        + (f"no value in the state_dict for {missing}; " if missing else "")
+        + "".join(f"{m}; " for m in misshapen)
+        + (f"no place in the model for {unused}; " if strict and unused else "")
+        + (f"no value in the state_dict for {missing}; " if strict and missing else "")
         + f"the model's modules are: {have}. Name each submodule as in PyTorch "
-        "(a Flax Sequential's layers_3 and nnx's layers[3] read as '3')")
+        "(a list's blocks.0 may be spelled blocks_0, blocks/0 or blocks.0; a Flax "
+        "Sequential's layers_3 and nnx's layers[3] read as '3')")
   return filled
 
 
