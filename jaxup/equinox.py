@@ -180,9 +180,22 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
     >>> layer(jnp.ones((1, 3, 16, 16))).shape
     (1, 8, 16, 16)
   """
-  return porting.build(
-      module, layout=layout, layer=_jaxup_layer, native=_native_layer,
-      stateless=lambda layer: _STATELESS[type(layer).__name__](*layer.args, **layer.kwargs))
+  return porting.build(module, layout=layout, layer=_jaxup_layer, native=_native_layer,
+                       stateless=_stateless_module, sequential=_sequential)
+
+
+def _stateless_module(layer) -> eqx.Module:
+  if isinstance(layer, layers.StatelessLayer):
+    return _STATELESS[type(layer).__name__](*layer.args, **layer.kwargs)
+  return eqx.nn.Lambda(layer)
+
+
+def _sequential(children: list) -> eqx.nn.Sequential:
+  if any(isinstance(child, tuple) for child in children):
+    raise ValueError("a Sequential holding a BatchNorm: Equinox keeps its statistics in a "
+                     "state apart; build the model in Equinox and fill it with "
+                     "load_state_dict((model, state), torch_model.state_dict())")
+  return eqx.nn.Sequential(children)
 
 
 def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> eqx.Module:

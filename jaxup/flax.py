@@ -182,7 +182,16 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   """
   return porting.build(module, layout=layout, layer=_jaxup_layer,
                        stateless=lambda layer: (nn.Sequential([layer]), {}),
-                       native=_host_layer)
+                       native=_host_layer, sequential=_sequential)
+
+
+def _sequential(children: list) -> tuple[nn.Module, dict]:
+  """``nn.Sequential`` of the children, their variables under its own names ``layers_i``."""
+  variables: dict = {}
+  for i, (_, child) in enumerate(children):
+    for collection, tree in child.items():
+      variables.setdefault(collection, {})[f"layers_{i}"] = tree
+  return nn.Sequential([layer for layer, _ in children]), variables
 
 
 def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> tuple[nn.Module, dict]:

@@ -155,7 +155,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
   port = porting.build(module, layout=layout, layer=_jaxup_layer,
                        stateless=lambda layer: lambda name: (layer, {}, {}),
                        native=lambda spec, layout: lambda name: _native_layer(
-                           spec, layout, name or _DEFAULT_NAMES[spec.kind]))
+                           spec, layout, name or _DEFAULT_NAMES[spec.kind]),
+                       sequential=_sequential)
   call, params, state = port(name)
   return hk.without_apply_rng(hk.transform_with_state(call)), params, state
 
@@ -164,6 +165,40 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
 _DEFAULT_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose",
                   "UpsampleConv": "upsample_conv", "Linear": "linear",
                   "BatchNorm": "batch_norm", "GroupNorm": "group_norm", "LayerNorm": "layer_norm"}
+
+
+class _Sequence(hk.Module):
+  """The children of a PyTorch ``Sequential`` under one module name, named ``layers_i``."""
+
+  def __init__(self, ports, name):
+    super().__init__(name=name)
+    self.ports = ports
+
+  def __call__(self, x):
+    return _run(self.ports, x)
+
+
+def _run(ports, x):
+  for i, port in enumerate(ports):
+    x = port(f"layers_{i}")[0](x)
+  return x
+
+
+def _sequential(ports: list) -> Callable:
+  """``port(name)``: a top-level Sequential's children are ``layers_i``; a named one's
+  ``name/layers_i``."""
+
+  def port(name):
+    params, state = {}, {}
+    for i, child in enumerate(ports):
+      _, p, s = child(f"layers_{i}")
+      prefix = f"{name}/" if name else ""
+      params.update({prefix + k: v for k, v in p.items()})
+      state.update({prefix + k: v for k, v in s.items()})
+    if name:
+      return (lambda x: _Sequence(ports, name)(x)), params, state
+    return (lambda x: _run(ports, x)), params, state
+  return port
 
 
 def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> Callable:
@@ -219,7 +254,8 @@ def _native_layer(spec: porting.TorchLayer, layout: Optional[str], name: str):
                  "var": "running_var"}
   # The norms' weights are PyTorch's own (1-D), so the state_dict loader places them.
   return (call, *load_state_dict(
-      (params, state), {f"{name}.{torch_names[k]}": v for k, v in w.items()}))
+      (params, state),
+      {f"{porting.normalize_path([name])}.{torch_names[k]}": v for k, v in w.items()}))
 
 
 def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = True):

@@ -139,7 +139,7 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
     (1, 32, 32, 3)
   """
   return porting.build(module, layout=layout, layer=_jaxup_layer, stateless=lambda layer: layer,
-                       native=_native_layer)
+                       native=_native_layer, sequential=lambda children: nnx.Sequential(*children))
 
 
 def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> nnx.Module:

@@ -168,3 +168,112 @@ def test_a_norm_scale_still_takes_haikus_broadcast_shape():
   params, state = jhk.load_state_dict((params, state),
                                       {f"bn.{k}": v for k, v in bn.state_dict().items()})
   assert params["bn"]["scale"].shape == (1, 3, 1, 1)
+
+
+def _head():
+  """A general Sequential: activations, Identity, Dropout, AdaptiveAvgPool, Flatten, nesting."""
+  torch.manual_seed(0)
+  return torch.nn.Sequential(
+      torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+      torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(4, 4, 3, padding=1)),
+      torch.nn.SiLU(), torch.nn.Dropout(0.3), torch.nn.Identity(),
+      torch.nn.GELU(approximate="tanh"), torch.nn.LeakyReLU(0.2),
+      torch.nn.Sequential(torch.nn.Conv2d(4, 6, 1), torch.nn.Tanh()),
+      torch.nn.AdaptiveAvgPool2d(3), torch.nn.Sigmoid(), torch.nn.GELU(), torch.nn.Flatten(),
+      torch.nn.Linear(54, 5)).double().eval()
+
+
+@pytest.mark.parametrize("framework", ["flax", "nnx", "haiku", "equinox"])
+def test_from_torch_reads_a_general_sequential(framework):
+  fw = pytest.importorskip(f"jaxup.{framework}")
+  model = _head()
+  x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+  expected = _np(model(x))
+  nhwc = jnp.moveaxis(jnp.asarray(_np(x)), 1, -1)  # the default layout: channels-last
+  if framework == "flax":
+    import flax.linen as nn
+    layer, variables = fw.from_torch(model)
+    assert isinstance(layer, nn.Sequential)
+    # The children's variables under the Sequential's own names, as init makes them.
+    assert jax.tree_util.tree_structure(layer.init(jax.random.key(0), nhwc)) == \
+        jax.tree_util.tree_structure(variables)
+    got = layer.apply(variables, nhwc)
+  elif framework == "nnx":
+    got = fw.from_torch(model)(nhwc)
+  elif framework == "haiku":
+    f, params, state = fw.from_torch(model)
+    assert sorted(params) == ["layers_0", "layers_13", "layers_2", "layers_8/layers_0"]
+    got = f.apply(params, state, nhwc)[0]
+  else:  # Equinox's Linear takes one example: the Sequential is mapped over the batch
+    got = jax.vmap(fw.from_torch(model, layout="CHW"))(jnp.asarray(_np(x)))
+  np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_flax_sequential_variables_reload_by_name():
+  jflax = pytest.importorskip("jaxup.flax")
+  model = _head()
+  layer, variables = jflax.from_torch(model)
+  again = jflax.load_state_dict(variables, model.state_dict())
+  jax.tree_util.tree_map(np.testing.assert_array_equal, again, variables)
+
+
+def test_dropout_in_training_mode_is_refused():
+  jflax = pytest.importorskip("jaxup.flax")
+  with pytest.raises(ValueError, match=r"Dropout in training mode drops at random; call "
+                     r"module.eval\(\) first"):
+    jflax.from_torch(torch.nn.Sequential(torch.nn.Dropout(0.5)))
+
+
+class Upsample2D(torch.nn.Module):
+  """The shape of diffusers' Upsample2D: the upsampling is a call in forward, not a module."""
+
+  def __init__(self, channels, use_conv=False, use_conv_transpose=False, out_channels=None,
+               interpolate=True):
+    super().__init__()
+    self.channels = channels
+    self.out_channels = out_channels or channels
+    self.use_conv = use_conv
+    self.use_conv_transpose = use_conv_transpose
+    self.interpolate = interpolate
+    self.norm = None
+    self.conv = None
+    if use_conv_transpose:
+      self.conv = torch.nn.ConvTranspose2d(channels, self.out_channels, 4, 2, 1)
+    elif use_conv:
+      self.conv = torch.nn.Conv2d(channels, self.out_channels, 3, padding=1)
+
+  def forward(self, hidden_states):
+    if self.use_conv_transpose:
+      return self.conv(hidden_states)
+    if self.interpolate:
+      hidden_states = torch.nn.functional.interpolate(hidden_states, scale_factor=2.0,
+                                                      mode="nearest")
+    if self.use_conv:
+      hidden_states = self.conv(hidden_states)
+    return hidden_states
+
+
+@pytest.mark.parametrize("framework", ["flax", "nnx", "haiku", "equinox"])
+def test_diffusers_upsample_2d_is_an_upsample_conv(framework):
+  fw = pytest.importorskip(f"jaxup.{framework}")
+  torch.manual_seed(0)
+  module = Upsample2D(4, use_conv=True, out_channels=3).double()
+  x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+  expected = _np(module(x))
+  xj = jnp.asarray(_np(x))
+  if framework == "flax":
+    layer, variables = fw.from_torch(module, layout="NCHW")
+    assert isinstance(layer, fw.UpsampleConv) and layer.factor == (2, 2)
+    got = layer.apply(variables, xj)
+  elif framework == "haiku":
+    f, params, state = fw.from_torch(module, layout="NCHW")
+    assert list(params) == ["upsample_conv"]
+    got = f.apply(params, state, xj)[0]
+  else:
+    layer = fw.from_torch(module, layout="NCHW")
+    assert isinstance(layer, fw.UpsampleConv)
+    got = layer(xj)
+  np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+  with pytest.raises(ValueError, match=r"Upsample2D is read as an UpsampleConv .* this one has "
+                     r"use_conv_transpose=True"):
+    fw.from_torch(Upsample2D(4, use_conv_transpose=True))

@@ -631,6 +631,40 @@ class MaxUnpool(StatelessLayer):
                         "returns that pair")
 
 
+class Elementwise:
+  """A function of one array applied elementwise (an activation), with its options bound.
+
+  What ``from_torch`` makes of ``ReLU``, ``GELU``, ``Identity``, ``Dropout`` (in eval) and the
+  other parameter-free modules of a ``Sequential``; like the stateless layers, it works in any
+  framework's ``Sequential``.
+  """
+
+  def __init__(self, name: str, function: Callable, **kwargs):
+    self.name, self.function, self.kwargs = name, function, kwargs
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.function(x, **self.kwargs)
+
+  def __repr__(self) -> str:
+    options = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+    return f"{self.name}({options})"
+
+
+def flatten(x: jax.Array, *, layout: Optional[str] = None) -> jax.Array:
+  """PyTorch's ``Flatten()`` (``start_dim=1``): ``[N, ...] -> [N, F]`` in PyTorch's element
+  order, so that a ported ``Linear`` after it keeps its weights. A channels-last input
+  (``layout``, channels-last by default) has its channels moved next to the batch first; an
+  unbatched layout (``"CHW"``, ``"HWC"``) gives ``[F]``."""
+  x = checks.array(x, "x", kind="any")
+  if x.ndim < 3 and layout is None:
+    return x
+  lay = parse_layout(layout, x.ndim)
+  if lay.batch_axis is None:
+    return jnp.moveaxis(x, lay.channel_axis, 0).reshape(-1)
+  x = jnp.moveaxis(x, (lay.batch_axis, lay.channel_axis), (0, 1))
+  return x.reshape(x.shape[0], -1)
+
+
 # The names every framework module re-exports.
 STATELESS_LAYERS = ["BedOfNails", "MaxPool", "MaxUnpool", "PixelShuffle", "PixelUnshuffle", "Resize",
                     "UpsampleNearest"]

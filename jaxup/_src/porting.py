@@ -99,6 +99,8 @@ def describe(module: Any) -> TorchLayer:
   name = type(module).__name__
   if name == "Sequential" and checks.is_torch_module(module) and _is_upsample_conv(module):
     return _describe_upsample_conv(*module)
+  if name == "Upsample2D" and checks.is_torch_module(module):
+    return _describe_upsample_2d(module)
   if not checks.is_torch_module(module) or name not in SUPPORTED:
     if checks.is_torch_tensor(module):
       raise TypeError("from_torch takes a torch.nn module, got a torch.Tensor; for a bare "
@@ -127,7 +129,7 @@ def describe(module: Any) -> TorchLayer:
 
 
 def build(module: Any, *, layout: Optional[str], layer: Callable, stateless: Callable,
-          native: Callable) -> Any:
+          native: Callable, sequential: Callable) -> Any:
   """The one reading of a ``torch.nn`` module that every framework's ``from_torch`` shares.
 
   The module is described (:func:`describe`), and the framework makes what the description
@@ -136,9 +138,20 @@ def build(module: Any, *, layout: Optional[str], layer: Callable, stateless: Cal
   * ``layer(spec, options, weights)``: a jaxup layer with parameters, ``spec`` one of
     :data:`jaxup._src.layers.SPECS`, ``options`` in jaxup's names (``layout`` included);
   * ``stateless(layer)``: a stateless jaxup layer (:class:`~jaxup._src.layers.Resize`, ...);
-  * ``native(description, layout)``: the framework's own norm or dense layer.
+  * ``native(description, layout)``: the framework's own norm or dense layer;
+  * ``sequential(children)``: the framework's sequential form of the children built so.
+
+  Parameter-free modules (activations, ``Identity``, ``Dropout``, ``Flatten``) come to
+  ``stateless`` as a :class:`~jaxup._src.layers.Elementwise` or stateless layer.
   """
   layout = layers.check_layout(layout)
+  if type(module).__name__ == "Sequential" and checks.is_torch_module(module) and not (
+      _is_upsample_conv(module)):
+    hooks = dict(layer=layer, stateless=stateless, native=native, sequential=sequential)
+    return sequential([build(child, layout=layout, **hooks) for child in module])
+  elementwise = _elementwise(module, layout)
+  if elementwise is not None:
+    return stateless(elementwise)
   spec = describe(module)
   if spec.kind in layers.SPECS:
     return layer(layers.SPECS[spec.kind], dict(spec.options, layout=layout), spec.weights)
@@ -148,6 +161,44 @@ def build(module: Any, *, layout: Optional[str], layer: Callable, stateless: Cal
       options["layout"] = layout
     return stateless(getattr(layers, spec.kind)(**options))
   return native(spec, layout)
+
+
+def _elementwise(module: Any, layout: Optional[str]) -> Any:
+  """The parameter-free modules of a ``Sequential`` as jaxup layers, or ``None``."""
+  name = type(module).__name__
+  if not checks.is_torch_module(module):
+    return None
+  if name in _ACTIVATIONS:
+    return layers.Elementwise(name, _ACTIVATIONS[name])
+  if name in ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"):
+    if name != "Identity" and module.training:
+      raise ValueError(f"{name} in training mode drops at random; call module.eval() first "
+                       "(from_torch reproduces the module in eval mode)")
+    return layers.Elementwise("Identity", lambda x: x)
+  if name == "LeakyReLU":
+    return layers.Elementwise(name, jax.nn.leaky_relu, negative_slope=module.negative_slope)
+  if name == "GELU":
+    return layers.Elementwise(name, jax.nn.gelu, approximate=module.approximate == "tanh")
+  if name == "Flatten":
+    if (module.start_dim, module.end_dim) != (1, -1):
+      raise ValueError(f"Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): "
+                       "from_torch reads Flatten() (start_dim=1, end_dim=-1) only")
+    return layers.Elementwise("Flatten", layers.flatten, layout=layout)
+  if name in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"):
+    n = int(name[-2])
+    size = module.output_size
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    if any(s is None for s in size):
+      raise ValueError(f"{name}(output_size={module.output_size!r}): a None size (keep the "
+                       "input's) is not read; give every output size")
+    return layers.Resize(size=size, method="area", **({} if layout is None else
+                                                      {"layout": layout}))
+  return None
+
+
+_ACTIVATIONS = {"ReLU": jax.nn.relu, "SiLU": jax.nn.silu, "Tanh": jnp.tanh,
+                "Sigmoid": jax.nn.sigmoid, "ReLU6": jax.nn.relu6,
+                "Mish": jax.nn.mish, "Hardswish": jax.nn.hard_swish}
 
 
 def weights_dtype(weights: Mapping[str, Any]):
@@ -217,6 +268,37 @@ def _describe_upsample_conv(upsample, conv) -> TorchLayer:
     options["padding"] = tuple(options["padding"])
   options["factor"] = tuple(int(s) for s in scale)
   return TorchLayer("UpsampleConv", options, spec.weights)
+
+
+def _describe_upsample_2d(module) -> TorchLayer:
+  """diffusers' ``Upsample2D``, whose ``forward`` calls ``F.interpolate(scale_factor=2.0,
+  mode="nearest")`` and then ``self.conv``: an ``UpsampleConv`` with factor 2."""
+  reasons = []
+  if getattr(module, "norm", None) is not None:
+    reasons.append("a norm before the upsampling")
+  if getattr(module, "use_conv_transpose", False):
+    reasons.append("use_conv_transpose=True (load module.conv alone)")
+  if not getattr(module, "interpolate", True):
+    reasons.append("interpolate=False")
+  if not getattr(module, "use_conv", False) or not hasattr(module, "conv"):
+    reasons.append("use_conv=False (it is then nn.Upsample(scale_factor=2))")
+  elif type(module.conv).__name__ != "Conv2d":
+    reasons.append(f"a {type(module.conv).__name__} where a Conv2d belongs")
+  if reasons:
+    raise ValueError("Upsample2D is read as an UpsampleConv (nearest upsampling by 2, then its "
+                     f"conv); this one has {', '.join(reasons)}: load its parts one by one")
+  nearest = Upsample2DInterpolation(mode="nearest", size=None, scale_factor=2.0)
+  return _describe_upsample_conv(nearest, module.conv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Upsample2DInterpolation:
+  """The ``F.interpolate`` call inside diffusers' ``Upsample2D.forward``, as ``nn.Upsample``
+  would hold it."""
+
+  mode: str
+  size: Any
+  scale_factor: float
 
 
 def _describe_host_layer(module, name) -> TorchLayer:
