@@ -23,12 +23,17 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxup._src import layers
+
+try:
+  import equinox as eqx
+except ImportError as e:  # the framework is an optional dependency
+  raise layers.missing_framework("equinox", "equinox", e) from e
+
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 

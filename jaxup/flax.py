@@ -20,11 +20,16 @@ import dataclasses
 import functools
 from typing import Any, Mapping, Optional
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxup._src import layers
+
+try:
+  import flax.linen as nn
+except ImportError as e:  # the framework is an optional dependency
+  raise layers.missing_framework("flax", "flax", e) from e
+
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
 
 from jaxup._src import layers
+
+try:
+  import haiku as hk
+except ImportError as e:  # the framework is an optional dependency
+  raise layers.missing_framework("haiku", "haiku", e) from e
+
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails

@@ -16,9 +16,14 @@ from typing import Any, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 from jaxup._src import layers
+
+try:
+  from flax import nnx
+except ImportError as e:  # the framework is an optional dependency
+  raise layers.missing_framework("nnx", "flax", e) from e
+
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails

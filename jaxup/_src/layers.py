@@ -25,6 +25,17 @@ from jaxup._src.resize import resize
 from jaxup._src.upsample_conv import upsample_conv
 
 
+def missing_framework(module: str, extra: str, error: ImportError) -> ImportError:
+  """The error for ``import jaxup.<module>`` without its framework installed, with the fix."""
+  note = ""
+  if extra == "haiku":
+    note = (" Haiku's package is dm-haiku (`pip install dm-haiku`); the PyPI project named "
+            "haiku is unrelated.")
+  needed = (error.name or extra).split(".")[0]
+  return ImportError(f"jaxup.{module} needs {needed}, which is not installed: "
+                     f'pip install "jaxup[{extra}]".{note}')
+
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _JNP_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
