@@ -121,8 +121,8 @@ def _data_format(layout: Optional[str]) -> str:
   raise ValueError(f"layout={layout!r}: Haiku's norms take channels first or last")
 
 
-def from_torch(module: Any, *, layout: Optional[str] = None,
-               name: Optional[str] = None) -> tuple[Any, dict, dict]:
+def from_torch(module: Any, *, layout: Optional[str] = None, name: Optional[str] = None,
+               transform: bool = True) -> Any:
   """What ``hk.transform_with_state`` and ``init`` give for a PyTorch module, with its weights.
 
   ``transformed.apply(params, state, x)`` returns ``(y, state)`` with ``y`` equal to
@@ -142,8 +142,14 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
       channels-last with a batch axis (``NWC``, ``NHWC``, ``NDHWC``).
     name: the Haiku module name; by default the layer's own (``"conv"``, ``"batch_norm"``...).
 
+    transform: ``False`` for the module form: a function to call inside a larger
+      ``hk.transform`` (the modules it creates there start as PyTorch's weights: ``init``
+      gives them), instead of a transformed function of its own; for modules without
+      BatchNorm.
+
   Returns:
-    ``(transformed, params, state)``; ``transformed`` takes no random key.
+    ``(transformed, params, state)``; ``transformed`` takes no random key. With
+    ``transform=False``, the function.
 
   Raises:
     TypeError: for an unsupported module.
@@ -163,7 +169,39 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
                            spec, layout, name or _DEFAULT_NAMES[spec.kind]),
                        sequential=_sequential)
   call, params, state = port(name)
+  if not transform:
+    return _with_weights(call, params, state)
   return hk.without_apply_rng(hk.transform_with_state(call)), params, state
+
+
+def _with_weights(call: Callable, params: dict, state: dict) -> Callable:
+  """``call`` for use inside a larger ``hk.transform``: what it creates starts as PyTorch's
+  weights (``params``, keyed by module names relative to where it runs)."""
+  if state:
+    raise ValueError("from_torch(..., transform=False) of a module with BatchNorm: Haiku reads "
+                     "running statistics only from an initialised state, which the module form "
+                     "cannot create; use the transformed form, or build the model in Haiku and "
+                     "fill it with load_state_dict((params, state), torch_model.state_dict())")
+
+  def run(*args, **kwargs):
+    scope = hk.experimental.current_name()
+    prefix = "" if scope == "~" else scope + "/"
+
+    def creator(table):
+      def create(next_creator, shape, dtype, init, context):
+        relative = context.module_name
+        if prefix and relative.startswith(prefix):
+          relative = relative[len(prefix):]
+        value = table.get(relative, {}).get(context.name)
+        if value is not None:
+          init = lambda shape, dtype: jnp.asarray(value, dtype)
+        return next_creator(shape, dtype, init)
+      return create
+
+    with hk.custom_creator(creator(params), params=True, state=False):
+      return call(*args, **kwargs)
+
+  return run
 
 
 # Haiku module names of what from_torch builds, by layer kind.

@@ -277,3 +277,26 @@ def test_diffusers_upsample_2d_is_an_upsample_conv(framework):
   with pytest.raises(ValueError, match=r"Upsample2D is read as an UpsampleConv .* this one has "
                      r"use_conv_transpose=True"):
     fw.from_torch(Upsample2D(4, use_conv_transpose=True))
+
+
+def test_haiku_from_torch_module_form_inside_a_larger_model():
+  import haiku as hk
+  jhk = pytest.importorskip("jaxup.haiku")
+  torch.manual_seed(0)
+  backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.GroupNorm(2, 4), torch.nn.Conv2d(4, 2, 1)).double()
+  x = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+  expected = 2 * _np(backbone(x))
+  xj = jnp.moveaxis(jnp.asarray(_np(x)), 1, -1)
+
+  class Outer(hk.Module):
+    def __call__(self, x):
+      return 2 * jhk.from_torch(backbone, name="backbone", transform=False)(x)
+
+  f = hk.without_apply_rng(hk.transform_with_state(lambda x: Outer()(x)))
+  params, state = f.init(jax.random.key(0), xj)
+  assert "outer/backbone/layers_0" in params
+  got = jnp.moveaxis(f.apply(params, state, xj)[0], -1, 1)
+  np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+  with pytest.raises(ValueError, match=r"transform=False\) of a module with BatchNorm"):
+    jhk.from_torch(torch.nn.BatchNorm2d(4), transform=False)
