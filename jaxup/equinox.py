@@ -166,6 +166,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
   ``LayerNorm`` ``eqx.nn.LayerNorm(eps=eps)``, ``Linear`` ``eqx.nn.Linear``. Equinox's norms
   default to PyTorch's epsilon (1e-5); its ``BatchNorm`` momentum 0.99 is PyTorch's ``0.01``.
 
+  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
+  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
+  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
+  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
+  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+
   Args:
     module: a supported ``torch.nn`` module.
     layout: for jaxup's layers, the layout they take (``None``: channels-last with a batch

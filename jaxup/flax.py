@@ -160,6 +160,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   ``Linear``                                     ``nn.Dense`` (kernel ``weight.T``)
   ============================================== ==============================================
 
+  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
+  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
+  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
+  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
+  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+
   Flax's own defaults differ from PyTorch's (``epsilon`` 1e-6 in ``GroupNorm`` and
   ``LayerNorm``, ``momentum`` 0.99 in ``BatchNorm``, which is PyTorch's ``1 - 0.1``); the layers
   built here carry PyTorch's values.

@@ -136,6 +136,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None, name: Optional[str]
   ``LayerNorm`` ``hk.LayerNorm`` and ``Linear`` ``hk.Linear``, with PyTorch's epsilon (Haiku's
   ``GroupNorm`` and ``LayerNorm`` default to 1e-5 and 1e-5 too; ``BatchNorm`` has no default).
 
+  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
+  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
+  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
+  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
+  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+
   Args:
     module: a supported ``torch.nn`` module.
     layout: the layout of the arrays the module will take, e.g. ``"NCHW"``; ``None`` is

@@ -124,6 +124,12 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
   layers carry PyTorch's epsilon and momentum, not nnx's defaults (1e-6 for the group and layer
   norms, momentum 0.99 where PyTorch's 0.1 means 0.9).
 
+  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
+  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
+  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
+  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
+  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+
   Args:
     module: a supported ``torch.nn`` module.
     layout: the layout the layer will take, e.g. ``"NCHW"`` for PyTorch's arrays; ``None`` is
