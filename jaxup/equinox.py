@@ -29,11 +29,7 @@ import numpy as np
 
 from jaxup._src import layers
 
-try:
-  import equinox as eqx
-except ImportError as e:  # the framework is an optional dependency
-  raise layers.missing_framework("equinox", "equinox", e) from e
-
+eqx = layers.import_framework("equinox", "equinox", "equinox")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 
@@ -166,11 +162,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
   ``LayerNorm`` ``eqx.nn.LayerNorm(eps=eps)``, ``Linear`` ``eqx.nn.Linear``. Equinox's norms
   default to PyTorch's epsilon (1e-5); its ``BatchNorm`` momentum 0.99 is PyTorch's ``0.01``.
 
-  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
-  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
-  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
-  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
-  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives an ``eqx.nn.Sequential``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
 
   Args:
     module: a supported ``torch.nn`` module.

@@ -25,11 +25,7 @@ import jax.numpy as jnp
 
 from jaxup._src import layers
 
-try:
-  import flax.linen as nn
-except ImportError as e:  # the framework is an optional dependency
-  raise layers.missing_framework("flax", "flax", e) from e
-
+nn = layers.import_framework("flax.linen", "flax", "flax")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
@@ -160,11 +156,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   ``Linear``                                     ``nn.Dense`` (kernel ``weight.T``)
   ============================================== ==============================================
 
-  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
-  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
-  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
-  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
-  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives an ``nn.Sequential``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
 
   Flax's own defaults differ from PyTorch's (``epsilon`` 1e-6 in ``GroupNorm`` and
   ``LayerNorm``, ``momentum`` 0.99 in ``BatchNorm``, which is PyTorch's ``1 - 0.1``); the layers

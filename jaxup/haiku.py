@@ -18,11 +18,7 @@ import jax.numpy as jnp
 
 from jaxup._src import layers
 
-try:
-  import haiku as hk
-except ImportError as e:  # the framework is an optional dependency
-  raise layers.missing_framework("haiku", "haiku", e) from e
-
+hk = layers.import_framework("haiku", "haiku", "haiku")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
@@ -136,11 +132,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None, name: Optional[str]
   ``LayerNorm`` ``hk.LayerNorm`` and ``Linear`` ``hk.Linear``, with PyTorch's epsilon (Haiku's
   ``GroupNorm`` and ``LayerNorm`` default to 1e-5 and 1e-5 too; ``BatchNorm`` has no default).
 
-  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
-  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
-  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
-  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
-  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives its layers in order, named ``layers_i``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
 
   Args:
     module: a supported ``torch.nn`` module.

@@ -19,11 +19,7 @@ import jax.numpy as jnp
 
 from jaxup._src import layers
 
-try:
-  from flax import nnx
-except ImportError as e:  # the framework is an optional dependency
-  raise layers.missing_framework("nnx", "flax", e) from e
-
+nnx = layers.import_framework("flax.nnx", "nnx", "flax")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
@@ -124,11 +120,8 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> nnx.Module:
   layers carry PyTorch's epsilon and momentum, not nnx's defaults (1e-6 for the group and layer
   norms, momentum 0.99 where PyTorch's 0.1 means 0.9).
 
-  A ``torch.nn.Sequential`` becomes the framework's sequential form of its children, which
-  may also be activations (``ReLU``, ``SiLU``, ``GELU``, ``LeakyReLU``, ``Tanh``,
-  ``Sigmoid``...), ``Identity``, ``Dropout`` in eval mode, ``AdaptiveAvgPool{1,2,3}d``
-  (``Resize(method="area")``) and ``Flatten()`` (PyTorch's element order); diffusers'
-  ``Upsample2D`` is an ``UpsampleConv`` with factor 2.
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives an ``nnx.Sequential``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
 
   Args:
     module: a supported ``torch.nn`` module.

@@ -4,6 +4,7 @@ PyTorch configurations, and the stateless layers, which need no framework at all
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import textwrap
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -23,6 +24,15 @@ from jaxup._src.nearest import upsample_nearest
 from jaxup._src.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from jaxup._src.resize import resize
 from jaxup._src.upsample_conv import upsample_conv
+
+
+def import_framework(name: str, module: str, extra: str) -> Any:
+  """``importlib.import_module(name)`` for ``jaxup.<module>``, or the error that names the
+  ``pip install "jaxup[<extra>]"`` to run (the frameworks are optional dependencies)."""
+  try:
+    return importlib.import_module(name)
+  except ImportError as e:
+    raise missing_framework(module, extra, e) from e
 
 
 def missing_framework(module: str, extra: str, error: ImportError) -> ImportError:
