@@ -21,34 +21,25 @@ whole model whose fields carry PyTorch's submodule names.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxup._src import checks
-from jaxup._src import geometry
 from jaxup._src import layers
+
+eqx = layers.import_framework("equinox", "equinox", "equinox")
 from jaxup._src import porting
-from jaxup._src.conv import conv_transpose
-from jaxup._src.upsample_conv import upsample_conv
-from jaxup._src.geometry import Padding
 from jaxup._src.layers import STATELESS_LAYERS
-from jaxup._src.layout import parse_layout
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
-IntOrSeq = Union[int, Sequence[int]]
-
-
-def _kernel_size(kernel_size) -> tuple[int, ...]:
-  if isinstance(kernel_size, str) or not isinstance(kernel_size, Sequence):
-    raise TypeError(
-        f"kernel_size must be a tuple with one size per spatial axis, such as (3, 3) (its "
-        f"length sets the spatial rank), got {checks.describe(kernel_size)}")
-  return tuple(kernel_size)
+_HOST = layers.Host(
+    names={"features": "out_features"}, eager=True, keyword_only=True,
+    dtypes=(layers.Option("dtype", jnp.float32, "the parameters' dtype."),),
+    trailing=(layers.Option("key", layers.REQUIRED, "the random key for the initialisation."),),
+)
 
 
 def _uniform(key, shape, fan_in, dtype):
@@ -57,206 +48,63 @@ def _uniform(key, shape, fan_in, dtype):
   return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-class Conv(eqx.Module):
-  """Convolution with PyTorch semantics: :func:`jaxup.conv` plus a bias and a padding mode.
-
-  Shapes, channels-last: ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
-  ``S_out = 1 + (S + 2 padding - dilation (K - 1) - 1) // stride``. ``kernel`` is
-  ``[*K, in_features // groups, out_features]`` and ``bias`` ``[out_features]``, initialised
-  as PyTorch and ``eqx.nn.Conv`` do (uniform in ``+-1 / sqrt(fan_in)``).
-
-  Args:
-    in_features: input channels.
-    out_features: output channels.
-    kernel_size: one int per spatial axis (a tuple: its length sets the spatial rank).
-    stride, dilation, groups: as in :func:`jaxup.conv`.
-    padding: an int, one per axis, ``(lo, hi)`` pairs, ``"same"`` or ``"valid"`` (any case).
-    padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch.
-    use_bias: whether to add a bias.
-    layout: the input layout; ``None`` is channels-last with a batch axis.
-    dtype: the parameters' dtype.
-    key: the random key for the initialisation.
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = Conv(2, 4, (3, 3), padding=1, layout="CHW", key=jax.random.key(0))
-    >>> jax.vmap(layer)(jnp.ones((5, 2, 8, 8))).shape
-    (5, 4, 8, 8)
-  """
+class _Layer(eqx.Module):
+  """A jaxup layer with parameters as an Equinox module: a ``kernel`` (HWIO, jaxup's order,
+  not ``eqx.nn.Conv``'s OIHW ``weight``) and a ``bias`` (or ``None``), initialised as PyTorch
+  and ``eqx.nn.Conv`` do (uniform in ``+-1 / sqrt(fan_in)``), its options static. Its
+  description, checks and forward pass are the layer kind's
+  (:data:`jaxup._src.layers.SPECS`)."""
 
   kernel: jax.Array
   bias: Optional[jax.Array]
-  stride: IntOrSeq = eqx.field(static=True)
-  padding: Padding = eqx.field(static=True)
-  dilation: IntOrSeq = eqx.field(static=True)
-  groups: int = eqx.field(static=True)
-  padding_mode: str = eqx.field(static=True)
-  layout: Optional[str] = eqx.field(static=True)
 
-  def __init__(self, in_features: int, out_features: int, kernel_size: Sequence[int], *,
-               stride: IntOrSeq = 1, padding: Padding = 0, dilation: IntOrSeq = 1,
-               groups: int = 1, padding_mode: str = "zeros", use_bias: bool = True,
-               layout: Optional[str] = None, dtype: Any = jnp.float32, key: jax.Array):
-    kernel_size = _kernel_size(kernel_size)
-    if layout is not None:
-      parse_layout(layout, len(layout))
-    shape = layers.conv_kernel_shape_for(len(kernel_size), in_features, out_features,
-                                         kernel_size, groups)
+  def __init__(self, *args, **kwargs):
+    spec = self._spec
+    o = spec.bind(_HOST, args, kwargs)
+    shape = spec.kernel_shape(o, len(o["kernel_size"]), o["in_features"], _HOST.name)
     fan_in = int(np.prod(shape[:-1]))
-    wkey, bkey = jax.random.split(key)
-    self.kernel = _uniform(wkey, shape, fan_in, dtype)
-    self.bias = _uniform(bkey, (out_features,), fan_in, dtype) if use_bias else None
-    self.stride, self.padding, self.dilation, self.groups = stride, _hashable(padding), dilation, groups
-    self.padding_mode = layers.check_padding_mode(padding_mode)
-    self.layout = layout
+    wkey, bkey = jax.random.split(o["key"])
+    self.kernel = _uniform(wkey, shape, fan_in, o["dtype"])
+    self.bias = _uniform(bkey, (o["features"],), fan_in, o["dtype"]) if o["use_bias"] else None
+    for name, value in spec.own(_HOST, o).items():
+      setattr(self, name, value)
 
-  def __call__(self, x: jax.Array, *, key: Optional[jax.Array] = None) -> jax.Array:
-    """Applies the layer; ``key`` is ignored."""
-    y = layers.padded_conv(
-        x, self.kernel, stride=self.stride, padding=self.padding, dilation=self.dilation,
-        groups=self.groups, padding_mode=self.padding_mode, layout=self.layout, precision=None)
-    if self.bias is not None:
-      y = layers.add_bias(y, self.bias, parse_layout(self.layout, y.ndim))
-    return y
+  def __call__(self, x: jax.Array, *args, key: Optional[jax.Array] = None, **kwargs):
+    """Applies the layer (``ConvTranspose`` also takes ``output_size``); ``key`` is ignored."""
+    options = {name: getattr(self, name) for name in self._spec.own_names(_HOST)}
+    return self._spec.apply(options, x, self.kernel, self.bias, *args, **kwargs)
 
 
-class ConvTranspose(eqx.Module):
-  """Transposed convolution with PyTorch semantics: :func:`jaxup.conv_transpose` plus a bias.
-
-  The true transpose (the VJP) of :class:`Conv` with the same kernel. Shapes, channels-last:
-  ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
-  ``S_out = (S - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1``. ``kernel`` is
-  ``[*K, out_features // groups, in_features]``, the kernel of the convolution being
-  transposed (:func:`jaxup.kernel_from_torch` of a PyTorch ``ConvTranspose*d.weight``).
-
-  Args:
-    in_features, out_features, kernel_size: as :class:`Conv`.
-    stride, padding, output_padding, dilation, groups: as in :func:`jaxup.conv_transpose`.
-    use_bias, layout, dtype, key: as :class:`Conv`.
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = ConvTranspose(8, 3, (4, 4), stride=2, padding=1, key=jax.random.key(0))
-    >>> layer(jnp.ones((1, 16, 16, 8))).shape
-    (1, 32, 32, 3)
-  """
-
-  kernel: jax.Array
-  bias: Optional[jax.Array]
-  stride: IntOrSeq = eqx.field(static=True)
-  padding: Padding = eqx.field(static=True)
-  output_padding: IntOrSeq = eqx.field(static=True)
-  dilation: IntOrSeq = eqx.field(static=True)
-  groups: int = eqx.field(static=True)
-  layout: Optional[str] = eqx.field(static=True)
-
-  def __init__(self, in_features: int, out_features: int, kernel_size: Sequence[int], *,
-               stride: IntOrSeq = 1, padding: Padding = 0, output_padding: IntOrSeq = 0,
-               dilation: IntOrSeq = 1, groups: int = 1, use_bias: bool = True,
-               layout: Optional[str] = None, dtype: Any = jnp.float32, key: jax.Array):
-    kernel_size = _kernel_size(kernel_size)
-    if layout is not None:
-      parse_layout(layout, len(layout))
-    shape = layers.conv_transpose_kernel_shape_for(len(kernel_size), in_features, out_features,
-                                                   kernel_size, groups)
-    fan_in = int(np.prod(shape[:-1]))
-    wkey, bkey = jax.random.split(key)
-    self.kernel = _uniform(wkey, shape, fan_in, dtype)
-    self.bias = _uniform(bkey, (out_features,), fan_in, dtype) if use_bias else None
-    self.stride, self.padding, self.output_padding = stride, _hashable(padding), output_padding
-    self.dilation, self.groups, self.layout = dilation, groups, layout
-
-  def __call__(self, x: jax.Array, output_size: Optional[IntOrSeq] = None, *,
-               key: Optional[jax.Array] = None) -> jax.Array:
-    """Applies the layer; ``output_size`` picks among the valid output sizes."""
-    y = conv_transpose(
-        x, self.kernel, stride=self.stride, padding=self.padding,
-        output_padding=0 if output_size is not None else self.output_padding,
-        output_size=output_size, dilation=self.dilation, groups=self.groups,
-        layout=self.layout)
-    if self.bias is not None:
-      y = layers.add_bias(y, self.bias, parse_layout(self.layout, y.ndim))
-    return y
+_CLASSES = {}  # layer kind -> this module's class, for from_torch
 
 
-class UpsampleConv(eqx.Module):
-  """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
-  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
-  the weights.
-
-  Shapes, channels-last: ``[N, *S, in_features] -> [N, *S_out, out_features]`` with
-  ``S_out = factor S + 2 padding - dilation (K - 1)`` (``"same"``: ``factor S``). ``kernel`` is
-  ``[*K, in_features // groups, out_features]`` and ``bias`` ``[out_features]``, initialised
-  as :class:`Conv`.
-
-  Args:
-    in_features, out_features, kernel_size: as :class:`Conv`.
-    factor: the upsampling factor, an int or one per spatial axis.
-    padding, dilation, groups, fused, lowering: as in :func:`jaxup.upsample_conv`
-      (``padding`` is the padding of the convolution of the upsampled image).
-    use_bias, layout, dtype, key: as :class:`Conv`.
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = UpsampleConv(16, 4, (3, 3), 2, padding=1, key=jax.random.key(0))
-    >>> layer(jnp.ones((1, 8, 8, 16))).shape
-    (1, 16, 16, 4)
-  """
-
-  kernel: jax.Array
-  bias: Optional[jax.Array]
-  factor: IntOrSeq = eqx.field(static=True)
-  padding: Padding = eqx.field(static=True)
-  dilation: IntOrSeq = eqx.field(static=True)
-  groups: int = eqx.field(static=True)
-  layout: Optional[str] = eqx.field(static=True)
-  fused: Union[bool, str] = eqx.field(static=True)
-  lowering: str = eqx.field(static=True)
-
-  def __init__(self, in_features: int, out_features: int, kernel_size: Sequence[int],
-               factor: IntOrSeq, *, padding: Padding = 0, dilation: IntOrSeq = 1,
-               groups: int = 1, use_bias: bool = True, layout: Optional[str] = None,
-               fused: Union[bool, str] = "auto", lowering: str = "auto",
-               dtype: Any = jnp.float32, key: jax.Array):
-    kernel_size = _kernel_size(kernel_size)
-    n = len(kernel_size)
-    use_bias = checks.boolean(use_bias, "use_bias")
-    in_features = checks.integer(in_features, "in_features", minimum=1)
-    out_features = checks.integer(out_features, "out_features", minimum=1)
-    if layout is not None:
-      if not isinstance(layout, str):
-        raise TypeError(f"layout must be a string such as 'NHWC' or None, got "
-                        f"{checks.describe(layout)}")
-      parse_layout(layout, len(layout), num_spatial=(n,))
-    # Static fields hold plain ints, checked here (upsample_conv checks them again, cheaply).
-    factor, dilation = checks.ints(factor, n, "factor"), checks.ints(dilation, n, "dilation")
-    geometry.normalize_padding(padding, n)
-    shape = layers.conv_kernel_shape_for(len(kernel_size), in_features, out_features,
-                                         kernel_size, groups)
-    fan_in = int(np.prod(shape[:-1]))
-    wkey, bkey = jax.random.split(key)
-    self.kernel = _uniform(wkey, shape, fan_in, dtype)
-    self.bias = _uniform(bkey, (out_features,), fan_in, dtype) if use_bias else None
-    self.factor, self.padding = factor, _hashable(padding)
-    self.dilation, self.groups, self.layout = dilation, groups, layout
-    self.fused, self.lowering = fused, lowering
-
-  def __call__(self, x: jax.Array, *, key: Optional[jax.Array] = None) -> jax.Array:
-    """Applies the layer; ``key`` is ignored."""
-    y = upsample_conv(
-        x, self.kernel, self.factor, padding=self.padding, dilation=self.dilation,
-        groups=self.groups, layout=self.layout, fused=self.fused, lowering=self.lowering)
-    if self.bias is not None:
-      y = layers.add_bias(y, self.bias, parse_layout(self.layout, y.ndim))
-    return y
+def _layer(spec: layers.LayerSpec, example: str) -> type:
+  names = spec.own_names(_HOST)
+  _CLASSES[spec.name] = type(spec.name, (_Layer,), {
+      "__annotations__": {name: Any for name in names},
+      **{name: eqx.field(static=True) for name in names},
+      "_spec": spec, "__module__": __name__, "__init__": spec.init_function(_HOST, _Layer.__init__),
+      "__doc__": spec.docstring(_HOST, {"kernel": "kernel", "bias": "bias"}, example)})
+  return _CLASSES[spec.name]
 
 
-def _hashable(value):
-  """Nested lists as tuples, so that static fields hash."""
-  if isinstance(value, (list, tuple)):
-    return tuple(_hashable(v) for v in value)
-  return value
+Conv = _layer(layers.CONV, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = Conv(2, 4, (3, 3), padding=1, layout="CHW", key=jax.random.key(0))
+  >>> jax.vmap(layer)(jnp.ones((5, 2, 8, 8))).shape
+  (5, 4, 8, 8)""")
+
+ConvTranspose = _layer(layers.CONV_TRANSPOSE, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = ConvTranspose(8, 3, (4, 4), stride=2, padding=1, key=jax.random.key(0))
+  >>> layer(jnp.ones((1, 16, 16, 8))).shape
+  (1, 32, 32, 3)""")
+
+UpsampleConv = _layer(layers.UPSAMPLE_CONV, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = UpsampleConv(16, 4, (3, 3), 2, padding=1, key=jax.random.key(0))
+  >>> layer(jnp.ones((1, 8, 8, 16))).shape
+  (1, 16, 16, 4)""")
 
 
 class _Stateless(eqx.Module):
@@ -273,11 +121,16 @@ class _Stateless(eqx.Module):
     return self.layer(*arrays)
 
 
+_STATELESS = {}  # name -> this module's class, for from_torch
+
+
 def _stateless(name: str) -> type:
   base = getattr(layers, name)
   doc = (f"The stateless layer :class:`jaxup.flax.{name}` as an ``eqx.Module``: the same "
          "arguments, options static, and a keyword ``key`` that is ignored.")
-  return type(name, (_Stateless,), {"_base": base, "__doc__": doc, "__module__": __name__})
+  _STATELESS[name] = type(name, (_Stateless,), {"_base": base, "__doc__": doc,
+                                                "__module__": __name__})
+  return _STATELESS[name]
 
 
 Resize = _stateless("Resize")
@@ -309,6 +162,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
   ``LayerNorm`` ``eqx.nn.LayerNorm(eps=eps)``, ``Linear`` ``eqx.nn.Linear``. Equinox's norms
   default to PyTorch's epsilon (1e-5); its ``BatchNorm`` momentum 0.99 is PyTorch's ``0.01``.
 
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives an ``eqx.nn.Sequential``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
+
   Args:
     module: a supported ``torch.nn`` module.
     layout: for jaxup's layers, the layout they take (``None``: channels-last with a batch
@@ -328,22 +184,36 @@ def from_torch(module: Any, *, layout: Optional[str] = None):
     >>> layer(jnp.ones((1, 3, 16, 16))).shape
     (1, 8, 16, 16)
   """
-  spec = porting.describe(module)
-  o, w = dict(spec.options), spec.weights
-  if spec.kind in STATELESS_LAYERS:
-    if layout is not None:
-      o["layout"] = layout
-    return globals()[spec.kind](**o)
-  dtype = next(iter(w.values())).dtype if w else jnp.float32
+  return porting.build(module, layout=layout, layer=_jaxup_layer, native=_native_layer,
+                       stateless=_stateless_module, sequential=_sequential)
+
+
+def _stateless_module(layer) -> eqx.Module:
+  if isinstance(layer, layers.StatelessLayer):
+    return _STATELESS[type(layer).__name__](*layer.args, **layer.kwargs)
+  return eqx.nn.Lambda(layer)
+
+
+def _sequential(children: list) -> eqx.nn.Sequential:
+  if any(isinstance(child, tuple) for child in children):
+    raise ValueError("a Sequential holding a BatchNorm: Equinox keeps its statistics in a "
+                     "state apart; build the model in Equinox and fill it with "
+                     "load_state_dict((model, state), torch_model.state_dict())")
+  return eqx.nn.Sequential(children)
+
+
+def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> eqx.Module:
+  layer = _CLASSES[spec.name](**spec.keywords(_HOST, options), dtype=weights["kernel"].dtype,
+                              key=jax.random.key(0))
+  return eqx.tree_at(lambda m: (m.kernel, m.bias), layer,
+                     (weights["kernel"], weights.get("bias")), is_leaf=lambda v: v is None)
+
+
+def _native_layer(spec: porting.TorchLayer, layout: Optional[str]):
+  """Equinox's own layer for a PyTorch norm or Linear (see :func:`from_torch`)."""
+  o, w = spec.options, spec.weights
+  dtype = porting.weights_dtype(w)
   key = jax.random.key(0)
-  if spec.kind in ("Conv", "ConvTranspose", "UpsampleConv"):
-    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[spec.kind]
-    args = [o.pop("in_features"), o.pop("features"), o.pop("kernel_size")]
-    if spec.kind == "UpsampleConv":
-      args.append(o.pop("factor"))
-    layer = cls(*args, **o, layout=layout, dtype=dtype, key=key)
-    return eqx.tree_at(lambda m: (m.kernel, m.bias), layer, (w["kernel"], w.get("bias")),
-                       is_leaf=lambda v: v is None)
   if spec.kind == "Linear":
     layer = eqx.nn.Linear(o["in_features"], o["features"], use_bias=o["use_bias"],
                           dtype=dtype, key=key)

@@ -17,19 +17,16 @@ Loading PyTorch weights:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+import functools
+from typing import Any, Mapping, Optional
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from jaxup._src import checks
 from jaxup._src import layers
+
+nn = layers.import_framework("flax.linen", "flax", "flax")
 from jaxup._src import porting
-from jaxup._src.conv import conv_transpose
-from jaxup._src.upsample_conv import upsample_conv
-from jaxup._src.geometry import Padding
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
 from jaxup._src.layers import MaxPool as MaxPool
@@ -41,139 +38,96 @@ from jaxup._src.layers import UpsampleNearest as UpsampleNearest
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
-IntOrSeq = Union[int, Sequence[int]]
+_HOST = layers.Host(
+    names={}, eager=False, keyword_only=False, section="Attributes",
+    dtypes=(layers.Option("dtype", None, "the computation dtype (``None``: the promoted dtype "
+                          "of input and parameters)."),
+            layers.Option("param_dtype", jnp.float32, "the parameters' dtype.")),
+    inits=(layers.Option("kernel_init", None, "the kernel's initialiser (LeCun normal, Flax's "
+                         "default; not PyTorch's uniform one)."),
+           layers.Option("bias_init", nn.initializers.zeros, "the bias's initialiser.")),
+)
 
 
-class Conv(nn.Module):
-  """Convolution with PyTorch semantics: :func:`jaxup.conv` plus a bias and a padding mode.
+class _Layer(nn.Module):
+  """A jaxup layer with parameters as a linen module: parameters ``kernel`` (HWIO, as
+  ``nn.Conv``) and ``bias``, made at the first call. Its description, checks and forward pass
+  are the layer kind's (:data:`jaxup._src.layers.SPECS`); the attributes are checked when the
+  module is built."""
 
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, features]`` with
-  ``S_out = 1 + (S + 2 padding - dilation (K - 1) - 1) // stride``; 1, 2 or 3 spatial axes by
-  the input's rank (``layout`` says where the channels are).
+  def _options(self) -> dict:
+    values = {o.name: getattr(self, o.name) for o in self._spec.arguments(_HOST)}
+    return self._spec.check(_HOST, values)
 
-  The kernel parameter is ``[*K, C_in // groups, features]`` (HWIO, as ``nn.Conv``), which is
-  what :func:`jaxup.kernel_from_torch` makes of a PyTorch ``Conv*d.weight``. Unlike ``nn.Conv``,
-  ``padding`` defaults to ``0`` (PyTorch's ``padding=0``; Flax defaults to ``"SAME"``) and takes
-  PyTorch's forms.
-
-  Attributes:
-    features: output channels.
-    kernel_size: an int or one per spatial axis.
-    stride, dilation, groups: as in :func:`jaxup.conv`.
-    padding: an int, one per axis, ``(lo, hi)`` pairs, ``"same"`` or ``"valid"`` (any case).
-    padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch.
-    use_bias: whether to add a bias of shape ``[features]``.
-    layout: the input layout; ``None`` is channels-last with a batch axis.
-    dtype: the computation dtype (``None``: the promoted dtype of input and parameters).
-    param_dtype: the parameters' dtype.
-    precision: passed to ``lax.conv_general_dilated``.
-    kernel_init, bias_init: initialisers (Flax's defaults, not PyTorch's uniform ones).
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = Conv(features=4, kernel_size=3, padding=1, padding_mode="reflect",
-    ...              layout="NCHW")
-    >>> x = jnp.ones((1, 2, 8, 8))
-    >>> variables = layer.init(jax.random.key(0), x)
-    >>> layer.apply(variables, x).shape
-    (1, 4, 8, 8)
-  """
-
-  features: int
-  kernel_size: IntOrSeq
-  stride: IntOrSeq = 1
-  padding: Padding = 0
-  dilation: IntOrSeq = 1
-  groups: int = 1
-  padding_mode: str = "zeros"
-  use_bias: bool = True
-  layout: Optional[str] = None
-  dtype: Optional[Any] = None
-  param_dtype: Any = jnp.float32
-  precision: lax.PrecisionLike = None
-  kernel_init: Callable = dataclasses.field(default_factory=layers.default_conv_kernel_init)
-  bias_init: Callable = nn.initializers.zeros
+  def __post_init__(self):
+    self._options()
+    super().__post_init__()
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Applies the layer."""
-    checks.boolean(self.use_bias, "use_bias")
-    shape, lay = layers.conv_kernel_shape(
-        jnp.shape(x), self.layout, self.features, self.kernel_size, self.groups)
+  def __call__(self, x: jax.Array, *args, **kwargs) -> jax.Array:
+    """Applies the layer (``ConvTranspose`` also takes ``output_size``)."""
+    options = self._spec.own(_HOST, self._options())
+    shape, _ = self._spec.input_shape(options, jnp.shape(x))
     kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
-    dtype = self.dtype or jnp.result_type(x, kernel)
-    y = layers.padded_conv(
-        jnp.asarray(x, dtype), kernel.astype(dtype), stride=self.stride, padding=self.padding,
-        dilation=self.dilation, groups=self.groups, padding_mode=self.padding_mode,
-        layout=self.layout, precision=self.precision)
+    bias = None
     if self.use_bias:
       bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-      y = layers.add_bias(y, bias, lay)
-    return y
-
-
-class ConvTranspose(nn.Module):
-  """Transposed convolution with PyTorch semantics: :func:`jaxup.conv_transpose` plus a bias.
-
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, features]`` with
-  ``S_out = (S - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1``.
-
-  The kernel parameter is ``[*K, features // groups, C_in]``: the kernel of the convolution
-  being transposed, which is what :func:`jaxup.kernel_from_torch` makes of a PyTorch
-  ``ConvTranspose*d.weight`` (see :func:`from_torch`).
-
-  Attributes:
-    features: output channels.
-    kernel_size: an int or one per spatial axis.
-    stride, padding, output_padding, dilation, groups: as in :func:`jaxup.conv_transpose`.
-    use_bias: whether to add a bias of shape ``[features]``.
-    layout: the input layout; ``None`` is channels-last with a batch axis.
-    dtype: the computation dtype (``None``: the promoted dtype of input and parameters).
-    param_dtype: the parameters' dtype.
-    precision: passed to ``lax.conv_general_dilated``.
-    kernel_init, bias_init: initialisers.
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = ConvTranspose(features=4, kernel_size=3, stride=2, padding=1, output_padding=1)
-    >>> x = jnp.ones((1, 8, 8, 16))
-    >>> variables = layer.init(jax.random.key(0), x)
-    >>> layer.apply(variables, x).shape
-    (1, 16, 16, 4)
-  """
-
-  features: int
-  kernel_size: IntOrSeq
-  stride: IntOrSeq = 1
-  padding: Padding = 0
-  output_padding: IntOrSeq = 0
-  dilation: IntOrSeq = 1
-  groups: int = 1
-  use_bias: bool = True
-  layout: Optional[str] = None
-  dtype: Optional[Any] = None
-  param_dtype: Any = jnp.float32
-  precision: lax.PrecisionLike = None
-  kernel_init: Callable = dataclasses.field(default_factory=layers.default_kernel_init)
-  bias_init: Callable = nn.initializers.zeros
-
-  @nn.compact
-  def __call__(self, x: jax.Array, output_size: Optional[IntOrSeq] = None) -> jax.Array:
-    """Applies the layer; ``output_size`` picks among the valid output sizes."""
-    checks.boolean(self.use_bias, "use_bias")
-    shape, lay = layers.conv_transpose_kernel_shape(
-        jnp.shape(x), self.layout, self.features, self.kernel_size, self.groups)
-    kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
     dtype = self.dtype or jnp.result_type(x, kernel)
-    y = conv_transpose(
-        jnp.asarray(x, dtype), kernel.astype(dtype), stride=self.stride, padding=self.padding,
-        output_padding=0 if output_size is not None else self.output_padding,
-        output_size=output_size, dilation=self.dilation, groups=self.groups,
-        layout=self.layout, precision=self.precision)
-    if self.use_bias:
-      bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-      y = layers.add_bias(y, bias, lay)
-    return y
+    bias = None if bias is None else bias.astype(dtype)
+    return self._spec.apply(options, jnp.asarray(x, dtype), kernel.astype(dtype), bias,
+                            *args, **kwargs)
+
+
+_CLASSES = {}  # layer kind -> this module's class, for from_torch
+
+
+def _layer(spec: layers.LayerSpec, example: str) -> type:
+  annotations, defaults = {}, {}
+  for o in spec.arguments(_HOST):
+    annotations[o.name] = Any
+    if o.name == "kernel_init":
+      defaults[o.name] = dataclasses.field(default_factory=spec.default_kernel_init)
+    elif o.default is not layers.REQUIRED:
+      defaults[o.name] = o.default
+  cls = type(spec.name, (_Layer,), {
+      "__annotations__": annotations, **defaults, "_spec": spec, "__module__": __name__,
+      "__doc__": spec.docstring(_HOST, {"kernel": "kernel", "bias": "bias"}, example)})
+  dataclass_init = cls.__init__
+
+  @functools.wraps(dataclass_init)
+  def __init__(self, *args, **kwargs):
+    spec.refuse_foreign(_HOST, kwargs)
+    dataclass_init(self, *args, **kwargs)
+
+  cls.__init__ = __init__
+  _CLASSES[spec.name] = cls
+  return cls
+
+
+Conv = _layer(layers.CONV, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = Conv(features=4, kernel_size=3, padding=1, padding_mode="reflect",
+  ...              layout="NCHW")
+  >>> x = jnp.ones((1, 2, 8, 8))
+  >>> variables = layer.init(jax.random.key(0), x)
+  >>> layer.apply(variables, x).shape
+  (1, 4, 8, 8)""")
+
+ConvTranspose = _layer(layers.CONV_TRANSPOSE, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = ConvTranspose(features=4, kernel_size=3, stride=2, padding=1, output_padding=1)
+  >>> x = jnp.ones((1, 8, 8, 16))
+  >>> variables = layer.init(jax.random.key(0), x)
+  >>> layer.apply(variables, x).shape
+  (1, 16, 16, 4)""")
+
+UpsampleConv = _layer(layers.UPSAMPLE_CONV, """\
+  >>> import jax, jax.numpy as jnp
+  >>> layer = UpsampleConv(features=4, kernel_size=3, factor=2, padding=1)
+  >>> x = jnp.ones((1, 8, 8, 16))
+  >>> variables = layer.init(jax.random.key(0), x)
+  >>> layer.apply(variables, x).shape
+  (1, 16, 16, 4)""")
 
 
 def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module, dict]:
@@ -202,6 +156,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
   ``Linear``                                     ``nn.Dense`` (kernel ``weight.T``)
   ============================================== ==============================================
 
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives an ``nn.Sequential``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
+
   Flax's own defaults differ from PyTorch's (``epsilon`` 1e-6 in ``GroupNorm`` and
   ``LayerNorm``, ``momentum`` 0.99 in ``BatchNorm``, which is PyTorch's ``1 - 0.1``); the layers
   built here carry PyTorch's values.
@@ -227,19 +184,23 @@ def from_torch(module: Any, *, layout: Optional[str] = None) -> tuple[nn.Module,
     >>> layer.apply(variables, jnp.ones((1, 16, 16, 3))).shape
     (1, 16, 16, 8)
   """
-  spec = porting.describe(module)
-  options, weights = dict(spec.options), spec.weights
-  kind = spec.kind
-  if kind in ("Conv", "ConvTranspose", "UpsampleConv"):
-    options.pop("in_features")
-    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[kind]
-    layer = cls(**options, layout=layout, param_dtype=weights["kernel"].dtype)
-    return layer, {"params": weights}
-  if kind in STATELESS_LAYERS:
-    if layout is not None:
-      options["layout"] = layout
-    return nn.Sequential([getattr(layers, kind)(**options)]), {}
-  return _host_layer(spec, layout)
+  return porting.build(module, layout=layout, layer=_jaxup_layer,
+                       stateless=lambda layer: (nn.Sequential([layer]), {}),
+                       native=_host_layer, sequential=_sequential)
+
+
+def _sequential(children: list) -> tuple[nn.Module, dict]:
+  """``nn.Sequential`` of the children, their variables under its own names ``layers_i``."""
+  variables: dict = {}
+  for i, (_, child) in enumerate(children):
+    for collection, tree in child.items():
+      variables.setdefault(collection, {})[f"layers_{i}"] = tree
+  return nn.Sequential([layer for layer, _ in children]), variables
+
+
+def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> tuple[nn.Module, dict]:
+  layer = _CLASSES[spec.name](**spec.keywords(_HOST, options), param_dtype=weights["kernel"].dtype)
+  return layer, {"params": weights}
 
 
 def _host_layer(spec: porting.TorchLayer, layout: Optional[str]) -> tuple[nn.Module, dict]:
@@ -310,70 +271,3 @@ def load_state_dict(variables: Mapping, state_dict: Mapping[str, Any], *,
 
   loaded = porting.load_flat(flat, state_dict, locate, strict=strict)
   return porting.unflatten(loaded)
-
-
-class UpsampleConv(nn.Module):
-  """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
-  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
-  the weights.
-
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, features]`` with
-  ``S_out = factor S + 2 padding - dilation (K - 1)`` (``"SAME"``: ``factor S``). The kernel
-  parameter is ``[*K, C_in // groups, features]`` (HWIO, as in ``nn.Conv``).
-
-  Attributes:
-    features: output channels.
-    kernel_size: an int or one per spatial axis.
-    factor: the upsampling factor, an int or one per spatial axis.
-    padding, dilation, groups, fused, lowering: as in :func:`jaxup.upsample_conv`
-      (``padding`` is the padding of the convolution of the upsampled image).
-    use_bias: whether to add a bias of shape ``[features]``.
-    layout: the input layout; ``None`` is channels-last with a batch axis.
-    dtype: the computation dtype (``None``: the promoted dtype of input and parameters).
-    param_dtype: the parameters' dtype.
-    precision: passed to the convolution.
-    kernel_init, bias_init: initialisers.
-
-  Example:
-    >>> import jax, jax.numpy as jnp
-    >>> layer = UpsampleConv(features=4, kernel_size=3, factor=2, padding=1)
-    >>> x = jnp.ones((1, 8, 8, 16))
-    >>> variables = layer.init(jax.random.key(0), x)
-    >>> layer.apply(variables, x).shape
-    (1, 16, 16, 4)
-  """
-
-  features: int
-  kernel_size: IntOrSeq
-  factor: IntOrSeq
-  padding: Padding = 0
-  dilation: IntOrSeq = 1
-  groups: int = 1
-  use_bias: bool = True
-  layout: Optional[str] = None
-  dtype: Optional[Any] = None
-  param_dtype: Any = jnp.float32
-  precision: lax.PrecisionLike = None
-  fused: Union[bool, str] = "auto"
-  lowering: str = "auto"
-  kernel_init: Callable = dataclasses.field(default_factory=layers.default_conv_kernel_init)
-  bias_init: Callable = nn.initializers.zeros
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Applies the layer."""
-    checks.boolean(self.use_bias, "use_bias")
-    lay = layers.parse_layout(self.layout, jnp.ndim(x))
-    shape = layers.conv_kernel_shape_for(lay.num_spatial, lay.channels(jnp.shape(x)),
-                                         self.features, self.kernel_size, self.groups)
-    kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
-    dtype = self.dtype or jnp.result_type(x, kernel)
-    y = upsample_conv(
-        jnp.asarray(x, dtype), kernel.astype(dtype), self.factor, padding=self.padding,
-        dilation=self.dilation, groups=self.groups, layout=self.layout,
-        precision=self.precision, fused=self.fused, lowering=self.lowering)
-    if self.use_bias:
-      bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-      y = layers.add_bias(y, bias, lay)
-    return y

@@ -11,19 +11,15 @@ PyTorch's names.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from jaxup._src import checks
 from jaxup._src import layers
+
+hk = layers.import_framework("haiku", "haiku", "haiku")
 from jaxup._src import porting
-from jaxup._src.conv import conv_transpose
-from jaxup._src.upsample_conv import upsample_conv
-from jaxup._src.geometry import Padding
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
 from jaxup._src.layers import MaxPool as MaxPool
@@ -35,129 +31,82 @@ from jaxup._src.layers import UpsampleNearest as UpsampleNearest
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 
-IntOrSeq = Union[int, Sequence[int]]
+_HOST = layers.Host(
+    names={"features": "output_channels", "use_bias": "with_bias", "kernel_init": "w_init",
+           "bias_init": "b_init"},
+    eager=False, keyword_only=True,
+    inits=(layers.Option("kernel_init", None, "the initialiser of ``w``; ``None`` is LeCun normal "
+                         "(not PyTorch's uniform one)."),
+           layers.Option("bias_init", jnp.zeros, "the initialiser of ``b``.")),
+    trailing=(layers.Option("name", None, "the module's name; by default the class name in "
+                            "snake case (``conv``, ``conv_transpose``, ``upsample_conv``)."),),
+)
 
 
-class Conv(hk.Module):
-  """Convolution with PyTorch semantics: :func:`jaxup.conv` plus a bias and a padding mode.
+class _Layer(hk.Module):
+  """A jaxup layer with parameters as a Haiku module: parameters ``w`` (HWIO, as
+  ``hk.ConvND``) and ``b``, made at the first call in the input's dtype. Its description,
+  checks and forward pass are the layer kind's (:data:`jaxup._src.layers.SPECS`)."""
 
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, output_channels]`` with
-  ``S_out = 1 + (S + 2 padding - dilation (K - 1) - 1) // stride``. The parameter ``w`` is
-  ``[*K, C_in // groups, output_channels]`` (HWIO, as ``hk.ConvND``) and ``b`` is
-  ``[output_channels]``. Unlike ``hk.Conv2D``, ``padding`` defaults to ``0`` (PyTorch's
-  default; Haiku's is ``"SAME"``).
+  _spec: layers.LayerSpec
 
-  Example:
-    >>> import haiku as hk, jax, jax.numpy as jnp
-    >>> f = hk.transform(lambda x: Conv(4, 3, padding=1, padding_mode="replicate")(x))
-    >>> x = jnp.ones((1, 8, 8, 2))
-    >>> params = f.init(jax.random.key(0), x)
-    >>> f.apply(params, None, x).shape
-    (1, 8, 8, 4)
-  """
+  def __new__(cls, *args, **kwargs):
+    # Before Haiku's own binding of the arguments (for the module's repr).
+    cls._spec.refuse_foreign(_HOST, kwargs)
+    return super().__new__(cls)
 
-  def __init__(
-      self,
-      output_channels: int,
-      kernel_size: IntOrSeq,
-      *,
-      stride: IntOrSeq = 1,
-      padding: Padding = 0,
-      dilation: IntOrSeq = 1,
-      groups: int = 1,
-      padding_mode: str = "zeros",
-      with_bias: bool = True,
-      layout: Optional[str] = None,
-      precision: lax.PrecisionLike = None,
-      w_init: Optional[Callable] = None,
-      b_init: Callable = jnp.zeros,
-      name: Optional[str] = None,
-  ):
-    super().__init__(name=name)
-    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
-    with_bias = checks.boolean(with_bias, "with_bias")
-    self.output_channels, self.kernel_size = output_channels, kernel_size
-    self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-    self.padding_mode = layers.check_padding_mode(padding_mode)
-    self.with_bias, self.layout, self.precision = with_bias, layout, precision
-    self.w_init = w_init or layers.default_conv_kernel_init()
-    self.b_init = b_init
+  def __init__(self, *args, **kwargs):
+    o = self._spec.bind(_HOST, args, kwargs)
+    super().__init__(name=o["name"])
+    self.options = self._spec.own(_HOST, o)
+    self.w_init = o["kernel_init"] or self._spec.default_kernel_init()
+    self.b_init = o["bias_init"]
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Applies the module."""
-    shape, lay = layers.conv_kernel_shape(
-        jnp.shape(x), self.layout, self.output_channels, self.kernel_size, self.groups)
-    w = hk.get_parameter("w", shape, jnp.result_type(x),
+  def __call__(self, x: jax.Array, *args, **kwargs) -> jax.Array:
+    """Applies the module (``ConvTranspose`` also takes ``output_size``)."""
+    shape, _ = self._spec.input_shape(self.options, jnp.shape(x), _HOST.name)
+    dtype = jnp.result_type(x)
+    w = hk.get_parameter("w", shape, dtype,
                          init=lambda shape, dtype: self.w_init(hk.next_rng_key(), shape, dtype))
-    y = layers.padded_conv(
-        x, w, stride=self.stride, padding=self.padding, dilation=self.dilation,
-        groups=self.groups, padding_mode=self.padding_mode, layout=self.layout,
-        precision=self.precision)
-    if self.with_bias:
-      b = hk.get_parameter("b", (self.output_channels,), jnp.result_type(x), init=self.b_init)
-      y = layers.add_bias(y, b, lay)
-    return y
+    b = None
+    if self.options["use_bias"]:
+      b = hk.get_parameter("b", (self.options["features"],), dtype, init=self.b_init)
+    return self._spec.apply(self.options, x, w, b, *args, **kwargs)
 
 
-class ConvTranspose(hk.Module):
-  """Transposed convolution with PyTorch semantics: :func:`jaxup.conv_transpose` plus a bias.
+_CLASSES = {}  # layer kind -> this module's class, for from_torch
 
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, output_channels]`` with
-  ``S_out = (S - 1) stride - 2 padding + dilation (K - 1) + output_padding + 1``. The parameter
-  ``w`` is ``[*K, output_channels // groups, C_in]``, the kernel of the convolution being
-  transposed, and ``b`` is ``[output_channels]``.
 
-  Example:
-    >>> import haiku as hk, jax, jax.numpy as jnp
-    >>> f = hk.transform(lambda x: ConvTranspose(4, 3, stride=2, padding=1, output_padding=1)(x))
-    >>> x = jnp.ones((1, 8, 8, 16))
-    >>> params = f.init(jax.random.key(0), x)
-    >>> f.apply(params, None, x).shape
-    (1, 16, 16, 4)
-  """
+def _layer(spec: layers.LayerSpec, example: str) -> type:
+  _CLASSES[spec.name] = type(spec.name, (_Layer,), {
+      "_spec": spec, "__module__": __name__, "__init__": spec.init_function(_HOST, _Layer.__init__),
+      "__doc__": spec.docstring(_HOST, {"kernel": "w", "bias": "b"}, example)})
+  return _CLASSES[spec.name]
 
-  def __init__(
-      self,
-      output_channels: int,
-      kernel_size: IntOrSeq,
-      *,
-      stride: IntOrSeq = 1,
-      padding: Padding = 0,
-      output_padding: IntOrSeq = 0,
-      dilation: IntOrSeq = 1,
-      groups: int = 1,
-      with_bias: bool = True,
-      layout: Optional[str] = None,
-      precision: lax.PrecisionLike = None,
-      w_init: Optional[Callable] = None,
-      b_init: Callable = jnp.zeros,
-      name: Optional[str] = None,
-  ):
-    super().__init__(name=name)
-    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
-    with_bias = checks.boolean(with_bias, "with_bias")
-    self.output_channels, self.kernel_size = output_channels, kernel_size
-    self.stride, self.padding, self.output_padding = stride, padding, output_padding
-    self.dilation, self.groups, self.with_bias = dilation, groups, with_bias
-    self.layout, self.precision = layout, precision
-    self.w_init = w_init or layers.default_kernel_init()
-    self.b_init = b_init
 
-  def __call__(self, x: jax.Array, output_size: Optional[IntOrSeq] = None) -> jax.Array:
-    """Applies the module; ``output_size`` picks among the valid output sizes."""
-    shape, lay = layers.conv_transpose_kernel_shape(
-        jnp.shape(x), self.layout, self.output_channels, self.kernel_size, self.groups)
-    w = hk.get_parameter("w", shape, jnp.result_type(x),
-                         init=lambda shape, dtype: self.w_init(hk.next_rng_key(), shape, dtype))
-    y = conv_transpose(
-        x, w, stride=self.stride, padding=self.padding,
-        output_padding=0 if output_size is not None else self.output_padding,
-        output_size=output_size, dilation=self.dilation, groups=self.groups,
-        layout=self.layout, precision=self.precision)
-    if self.with_bias:
-      b = hk.get_parameter("b", (self.output_channels,), jnp.result_type(x), init=self.b_init)
-      y = layers.add_bias(y, b, lay)
-    return y
+Conv = _layer(layers.CONV, """\
+  >>> import haiku as hk, jax, jax.numpy as jnp
+  >>> f = hk.transform(lambda x: Conv(4, 3, padding=1, padding_mode="replicate")(x))
+  >>> x = jnp.ones((1, 8, 8, 2))
+  >>> params = f.init(jax.random.key(0), x)
+  >>> f.apply(params, None, x).shape
+  (1, 8, 8, 4)""")
+
+ConvTranspose = _layer(layers.CONV_TRANSPOSE, """\
+  >>> import haiku as hk, jax, jax.numpy as jnp
+  >>> f = hk.transform(lambda x: ConvTranspose(4, 3, stride=2, padding=1, output_padding=1)(x))
+  >>> x = jnp.ones((1, 8, 8, 16))
+  >>> params = f.init(jax.random.key(0), x)
+  >>> f.apply(params, None, x).shape
+  (1, 16, 16, 4)""")
+
+UpsampleConv = _layer(layers.UPSAMPLE_CONV, """\
+  >>> import haiku as hk, jax, jax.numpy as jnp
+  >>> f = hk.transform(lambda x: UpsampleConv(4, 3, 2, padding=1)(x))
+  >>> x = jnp.ones((1, 8, 8, 16))
+  >>> params = f.init(jax.random.key(0), x)
+  >>> f.apply(params, None, x).shape
+  (1, 16, 16, 4)""")
 
 
 def _data_format(layout: Optional[str]) -> str:
@@ -168,8 +117,8 @@ def _data_format(layout: Optional[str]) -> str:
   raise ValueError(f"layout={layout!r}: Haiku's norms take channels first or last")
 
 
-def from_torch(module: Any, *, layout: Optional[str] = None,
-               name: Optional[str] = None) -> tuple[Any, dict, dict]:
+def from_torch(module: Any, *, layout: Optional[str] = None, name: Optional[str] = None,
+               transform: bool = True) -> Any:
   """What ``hk.transform_with_state`` and ``init`` give for a PyTorch module, with its weights.
 
   ``transformed.apply(params, state, x)`` returns ``(y, state)`` with ``y`` equal to
@@ -183,14 +132,23 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
   ``LayerNorm`` ``hk.LayerNorm`` and ``Linear`` ``hk.Linear``, with PyTorch's epsilon (Haiku's
   ``GroupNorm`` and ``LayerNorm`` default to 1e-5 and 1e-5 too; ``BatchNorm`` has no default).
 
+  ``nn.Sequential`` (also of activations, ``Identity``, ``Dropout``, ``AdaptiveAvgPool``,
+  ``Flatten``) gives its layers in order, named ``layers_i``; diffusers' ``Upsample2D`` an ``UpsampleConv``.
+
   Args:
     module: a supported ``torch.nn`` module.
     layout: the layout of the arrays the module will take, e.g. ``"NCHW"``; ``None`` is
       channels-last with a batch axis (``NWC``, ``NHWC``, ``NDHWC``).
     name: the Haiku module name; by default the layer's own (``"conv"``, ``"batch_norm"``...).
 
+    transform: ``False`` for the module form: a function to call inside a larger
+      ``hk.transform`` (the modules it creates there start as PyTorch's weights: ``init``
+      gives them), instead of a transformed function of its own; for modules without
+      BatchNorm.
+
   Returns:
-    ``(transformed, params, state)``; ``transformed`` takes no random key.
+    ``(transformed, params, state)``; ``transformed`` takes no random key. With
+    ``transform=False``, the function.
 
   Raises:
     TypeError: for an unsupported module.
@@ -204,35 +162,115 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
     >>> y.shape
     (1, 8, 14, 14)
   """
-  spec = porting.describe(module)
-  o, w = dict(spec.options), spec.weights
+  port = porting.build(module, layout=layout, layer=_jaxup_layer,
+                       stateless=lambda layer: lambda name: (layer, {}, {}),
+                       native=lambda spec, layout: lambda name: _native_layer(
+                           spec, layout, name or _DEFAULT_NAMES[spec.kind]),
+                       sequential=_sequential)
+  call, params, state = port(name)
+  if not transform:
+    return _with_weights(call, params, state)
+  return hk.without_apply_rng(hk.transform_with_state(call)), params, state
+
+
+def _with_weights(call: Callable, params: dict, state: dict) -> Callable:
+  """``call`` for use inside a larger ``hk.transform``: what it creates starts as PyTorch's
+  weights (``params``, keyed by module names relative to where it runs)."""
+  if state:
+    raise ValueError("from_torch(..., transform=False) of a module with BatchNorm: Haiku reads "
+                     "running statistics only from an initialised state, which the module form "
+                     "cannot create; use the transformed form, or build the model in Haiku and "
+                     "fill it with load_state_dict((params, state), torch_model.state_dict())")
+
+  def run(*args, **kwargs):
+    scope = hk.experimental.current_name()
+    prefix = "" if scope == "~" else scope + "/"
+
+    def creator(table):
+      def create(next_creator, shape, dtype, init, context):
+        relative = context.module_name
+        if prefix and relative.startswith(prefix):
+          relative = relative[len(prefix):]
+        value = table.get(relative, {}).get(context.name)
+        if value is not None:
+          init = lambda shape, dtype: jnp.asarray(value, dtype)
+        return next_creator(shape, dtype, init)
+      return create
+
+    with hk.custom_creator(creator(params), params=True, state=False):
+      return call(*args, **kwargs)
+
+  return run
+
+
+# Haiku module names of what from_torch builds, by layer kind.
+_DEFAULT_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose",
+                  "UpsampleConv": "upsample_conv", "Linear": "linear",
+                  "BatchNorm": "batch_norm", "GroupNorm": "group_norm", "LayerNorm": "layer_norm"}
+
+
+class _Sequence(hk.Module):
+  """The children of a PyTorch ``Sequential`` under one module name, named ``layers_i``."""
+
+  def __init__(self, ports, name):
+    super().__init__(name=name)
+    self.ports = ports
+
+  def __call__(self, x):
+    return _run(self.ports, x)
+
+
+def _run(ports, x):
+  for i, port in enumerate(ports):
+    x = port(f"layers_{i}")[0](x)
+  return x
+
+
+def _sequential(ports: list) -> Callable:
+  """``port(name)``: a top-level Sequential's children are ``layers_i``; a named one's
+  ``name/layers_i``."""
+
+  def port(name):
+    params, state = {}, {}
+    for i, child in enumerate(ports):
+      _, p, s = child(f"layers_{i}")
+      prefix = f"{name}/" if name else ""
+      params.update({prefix + k: v for k, v in p.items()})
+      state.update({prefix + k: v for k, v in s.items()})
+    if name:
+      return (lambda x: _Sequence(ports, name)(x)), params, state
+    return (lambda x: _run(ports, x)), params, state
+  return port
+
+
+def _jaxup_layer(spec: layers.LayerSpec, options: dict, weights: dict) -> Callable:
+  """``port(name) -> (call, params, state)``: ``call`` makes the module (inside a transform),
+  ``params`` holds PyTorch's weights under ``name``."""
+  keywords = spec.keywords(_HOST, options)
+  spec.bind(_HOST, (), keywords)  # checked now, though the module is made in a transform
+
+  def port(name):
+    name = name or _DEFAULT_NAMES[spec.name]
+    call = lambda x, *args, **kwargs: _CLASSES[spec.name](**keywords, name=name)(
+        x, *args, **kwargs)
+    b = {"b": weights["bias"]} if "bias" in weights else {}
+    return call, {name: {"w": weights["kernel"], **b}}, {}
+  return port
+
+
+def _native_layer(spec: porting.TorchLayer, layout: Optional[str], name: str):
+  """Haiku's own layer for a PyTorch norm or Linear: ``(call, params, state)``."""
+  o, w = spec.options, spec.weights
   kind = spec.kind
-  if kind in STATELESS_LAYERS:
-    if layout is not None:
-      o["layout"] = layout
-    layer = getattr(layers, kind)(**o)
-    return hk.without_apply_rng(hk.transform_with_state(layer)), {}, {}
-  default = {"Conv": "conv", "ConvTranspose": "conv_transpose",
-             "UpsampleConv": "upsample_conv", "Linear": "linear",
-             "BatchNorm": "batch_norm", "GroupNorm": "group_norm", "LayerNorm": "layer_norm"}
-  name = name or default[kind]
-  if kind in ("Conv", "ConvTranspose", "UpsampleConv"):
-    o.pop("in_features")
-    cls = {"Conv": Conv, "ConvTranspose": ConvTranspose, "UpsampleConv": UpsampleConv}[kind]
-    kwargs = dict(output_channels=o.pop("features"), with_bias=o.pop("use_bias"), **o)
-    make = lambda: cls(**kwargs, layout=layout, name=name)
-    call = lambda x: make()(x)
-    params = {name: {"w": w["kernel"], **({"b": w["bias"]} if "bias" in w else {})}}
-    return hk.without_apply_rng(hk.transform_with_state(call)), params, {}
   if kind == "Linear":
     call = lambda x: hk.Linear(o["features"], with_bias=o["use_bias"], name=name)(x)
     params = {name: {"w": w["kernel"], **({"b": w["bias"]} if "bias" in w else {})}}
-    return hk.without_apply_rng(hk.transform_with_state(call)), params, {}
+    return call, params, {}
   if kind == "BatchNorm":
     make = lambda: hk.BatchNorm(o["use_scale"], o["use_bias"], 1 - o["momentum"], eps=o["eps"],
                                 data_format=_data_format(layout), name=name)
     call = lambda x, is_training=False: make()(x, is_training=is_training)
-    rank = len(layout) if layout else int(type(module).__name__[-2]) + 2
+    rank = len(layout) if layout else o["num_spatial"] + 2
     channels = o["num_features"]
   elif kind == "GroupNorm":
     call = lambda x: hk.GroupNorm(o["num_groups"], eps=o["eps"], create_scale=o["use_scale"],
@@ -257,8 +295,9 @@ def from_torch(module: Any, *, layout: Optional[str] = None,
   torch_names = {"scale": "weight", "bias": "bias", "mean": "running_mean",
                  "var": "running_var"}
   # The norms' weights are PyTorch's own (1-D), so the state_dict loader places them.
-  return (transformed, *load_state_dict(
-      (params, state), {f"{name}.{torch_names[k]}": v for k, v in w.items()}))
+  return (call, *load_state_dict(
+      (params, state),
+      {f"{porting.normalize_path([name])}.{torch_names[k]}": v for k, v in w.items()}))
 
 
 def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = True):
@@ -295,6 +334,7 @@ def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = 
     >>> f.apply(params, None, x).shape
     (1, 6, 6, 2)
   """
+  state_dict = porting.as_state_dict(state_dict)
   with_state = isinstance(variables, tuple)
   params, state = variables if with_state else (variables, {})
   flat = {}
@@ -323,66 +363,3 @@ def load_state_dict(variables, state_dict: Mapping[str, Any], *, strict: bool = 
   for (kind, module_name, leaf_name), leaf in loaded.items():
     out[kind].setdefault(module_name, {})[leaf_name] = leaf
   return (out["params"], out["state"]) if with_state else out["params"]
-
-
-class UpsampleConv(hk.Module):
-  """Nearest upsampling then a stride-1 convolution, fused: :func:`jaxup.upsample_conv` plus a
-  bias. PyTorch's ``nn.Upsample(scale_factor=factor)`` followed by ``nn.Conv{1,2,3}d``;
-  :func:`from_torch` of ``nn.Sequential(nn.Upsample(...), nn.Conv2d(...))`` builds it with
-  the weights.
-
-  Shapes, channels-last: ``[N, *S, C_in] -> [N, *S_out, output_channels]`` with
-  ``S_out = factor S + 2 padding - dilation (K - 1)``. The parameter ``w`` is
-  ``[*K, C_in // groups, output_channels]`` (HWIO, as in ``hk.Conv2D``) and ``b`` is
-  ``[output_channels]``.
-
-  Example:
-    >>> import haiku as hk, jax, jax.numpy as jnp
-    >>> f = hk.transform(lambda x: UpsampleConv(4, 3, 2, padding=1)(x))
-    >>> x = jnp.ones((1, 8, 8, 16))
-    >>> params = f.init(jax.random.key(0), x)
-    >>> f.apply(params, None, x).shape
-    (1, 16, 16, 4)
-  """
-
-  def __init__(
-      self,
-      output_channels: int,
-      kernel_size: IntOrSeq,
-      factor: IntOrSeq,
-      *,
-      padding: Padding = 0,
-      dilation: IntOrSeq = 1,
-      groups: int = 1,
-      with_bias: bool = True,
-      layout: Optional[str] = None,
-      precision: lax.PrecisionLike = None,
-      fused: Union[bool, str] = "auto",
-      lowering: str = "auto",
-      w_init: Optional[Callable] = None,
-      b_init: Callable = jnp.zeros,
-      name: Optional[str] = None,
-  ):
-    super().__init__(name=name)
-    with_bias = checks.boolean(with_bias, "with_bias")
-    output_channels = checks.integer(output_channels, "output_channels", minimum=1)
-    self.output_channels, self.kernel_size, self.factor = output_channels, kernel_size, factor
-    self.padding, self.dilation, self.groups, self.with_bias = padding, dilation, groups, with_bias
-    self.layout, self.precision, self.fused, self.lowering = layout, precision, fused, lowering
-    self.w_init = w_init or layers.default_conv_kernel_init()
-    self.b_init = b_init
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Applies the module."""
-    lay = layers.parse_layout(self.layout, jnp.ndim(x))
-    shape = layers.conv_kernel_shape_for(lay.num_spatial, lay.channels(jnp.shape(x)),
-                                         self.output_channels, self.kernel_size, self.groups)
-    w = hk.get_parameter("w", shape, jnp.result_type(x),
-                         init=lambda shape, dtype: self.w_init(hk.next_rng_key(), shape, dtype))
-    y = upsample_conv(
-        x, w, self.factor, padding=self.padding, dilation=self.dilation, groups=self.groups,
-        layout=self.layout, precision=self.precision, fused=self.fused, lowering=self.lowering)
-    if self.with_bias:
-      b = hk.get_parameter("b", (self.output_channels,), jnp.result_type(x), init=self.b_init)
-      y = layers.add_bias(y, b, lay)
-    return y

@@ -278,7 +278,8 @@ def _check_port(forward, params, loaded_grads, ref, layout, tol):
     np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
 
 
-CASES = [("NCHW", torch.float64, 1e-12), ("NHWC", torch.float32, 1e-5)]
+# float32: a decoder of 12 layers rounds differently in XLA and PyTorch by up to ~2e-5.
+CASES = [("NCHW", torch.float64, 1e-12), ("NHWC", torch.float32, 5e-5)]
 
 
 def _layouts(layout):

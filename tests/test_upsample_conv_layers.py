@@ -151,9 +151,10 @@ def test_pytorch_configurations_that_do_not_fit_are_refused(name):
   with pytest.raises(ValueError, match=r"needs padding_mode='zeros', got 'reflect'"):
     fw.from_torch(nn.Sequential(nn.Upsample(scale_factor=2),
                                 nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")))
-  # Any other Sequential is not a layer: the message lists what is.
+  # Any other Sequential is read child by child (tests/test_porting_models.py); a child that
+  # is no layer gets the message that lists what is.
   with pytest.raises(TypeError, match=r"or Sequential\(Upsample, Conv\{1,2,3\}d\), got"):
-    fw.from_torch(nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(2, 2, 3)))
+    fw.from_torch(nn.Sequential(nn.Upsample(scale_factor=2), nn.Softmax(dim=1)))
 
 
 def test_per_axis_factor_and_same_padding_load():

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxup._src import checks
+from jaxup._src import layers
 
 # torch.nn class name -> the jaxup layer that reproduces it.
 _JAXUP_LAYERS = {
@@ -98,6 +99,8 @@ def describe(module: Any) -> TorchLayer:
   name = type(module).__name__
   if name == "Sequential" and checks.is_torch_module(module) and _is_upsample_conv(module):
     return _describe_upsample_conv(*module)
+  if name == "Upsample2D" and checks.is_torch_module(module):
+    return _describe_upsample_2d(module)
   if not checks.is_torch_module(module) or name not in SUPPORTED:
     if checks.is_torch_tensor(module):
       raise TypeError("from_torch takes a torch.nn module, got a torch.Tensor; for a bare "
@@ -123,6 +126,84 @@ def describe(module: Any) -> TorchLayer:
     return TorchLayer("MaxUnpool", dict(
         window=module.kernel_size, stride=module.stride, padding=module.padding), {})
   return _describe_host_layer(module, name)
+
+
+def build(module: Any, *, layout: Optional[str], layer: Callable, stateless: Callable,
+          native: Callable, sequential: Callable) -> Any:
+  """The one reading of a ``torch.nn`` module that every framework's ``from_torch`` shares.
+
+  The module is described (:func:`describe`), and the framework makes what the description
+  names with the functions it passes:
+
+  * ``layer(spec, options, weights)``: a jaxup layer with parameters, ``spec`` one of
+    :data:`jaxup._src.layers.SPECS`, ``options`` in jaxup's names (``layout`` included);
+  * ``stateless(layer)``: a stateless jaxup layer (:class:`~jaxup._src.layers.Resize`, ...);
+  * ``native(description, layout)``: the framework's own norm or dense layer;
+  * ``sequential(children)``: the framework's sequential form of the children built so.
+
+  Parameter-free modules (activations, ``Identity``, ``Dropout``, ``Flatten``) come to
+  ``stateless`` as a :class:`~jaxup._src.layers.Elementwise` or stateless layer.
+  """
+  layout = layers.check_layout(layout)
+  if type(module).__name__ == "Sequential" and checks.is_torch_module(module) and not (
+      _is_upsample_conv(module)):
+    hooks = dict(layer=layer, stateless=stateless, native=native, sequential=sequential)
+    return sequential([build(child, layout=layout, **hooks) for child in module])
+  elementwise = _elementwise(module, layout)
+  if elementwise is not None:
+    return stateless(elementwise)
+  spec = describe(module)
+  if spec.kind in layers.SPECS:
+    return layer(layers.SPECS[spec.kind], dict(spec.options, layout=layout), spec.weights)
+  if spec.kind in layers.STATELESS_LAYERS:
+    options = dict(spec.options)
+    if layout is not None:
+      options["layout"] = layout
+    return stateless(getattr(layers, spec.kind)(**options))
+  return native(spec, layout)
+
+
+def _elementwise(module: Any, layout: Optional[str]) -> Any:
+  """The parameter-free modules of a ``Sequential`` as jaxup layers, or ``None``."""
+  name = type(module).__name__
+  if not checks.is_torch_module(module):
+    return None
+  if name in _ACTIVATIONS:
+    return layers.Elementwise(name, _ACTIVATIONS[name])
+  if name in ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"):
+    if name != "Identity" and module.training:
+      raise ValueError(f"{name} in training mode drops at random; call module.eval() first "
+                       "(from_torch reproduces the module in eval mode)")
+    return layers.Elementwise("Identity", lambda x: x)
+  if name == "LeakyReLU":
+    return layers.Elementwise(name, jax.nn.leaky_relu, negative_slope=module.negative_slope)
+  if name == "GELU":
+    return layers.Elementwise(name, jax.nn.gelu, approximate=module.approximate == "tanh")
+  if name == "Flatten":
+    if (module.start_dim, module.end_dim) != (1, -1):
+      raise ValueError(f"Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): "
+                       "from_torch reads Flatten() (start_dim=1, end_dim=-1) only")
+    return layers.Elementwise("Flatten", layers.flatten, layout=layout)
+  if name in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"):
+    n = int(name[-2])
+    size = module.output_size
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    if any(s is None for s in size):
+      raise ValueError(f"{name}(output_size={module.output_size!r}): a None size (keep the "
+                       "input's) is not read; give every output size")
+    return layers.Resize(size=size, method="area", **({} if layout is None else
+                                                      {"layout": layout}))
+  return None
+
+
+_ACTIVATIONS = {"ReLU": jax.nn.relu, "SiLU": jax.nn.silu, "Tanh": jnp.tanh,
+                "Sigmoid": jax.nn.sigmoid, "ReLU6": jax.nn.relu6,
+                "Mish": jax.nn.mish, "Hardswish": jax.nn.hard_swish}
+
+
+def weights_dtype(weights: Mapping[str, Any]):
+  """The dtype of a layer's PyTorch weights (float32 for a layer without any)."""
+  return next(iter(weights.values())).dtype if weights else jnp.float32
 
 
 def _describe_conv(module) -> TorchLayer:
@@ -189,6 +270,37 @@ def _describe_upsample_conv(upsample, conv) -> TorchLayer:
   return TorchLayer("UpsampleConv", options, spec.weights)
 
 
+def _describe_upsample_2d(module) -> TorchLayer:
+  """diffusers' ``Upsample2D``, whose ``forward`` calls ``F.interpolate(scale_factor=2.0,
+  mode="nearest")`` and then ``self.conv``: an ``UpsampleConv`` with factor 2."""
+  reasons = []
+  if getattr(module, "norm", None) is not None:
+    reasons.append("a norm before the upsampling")
+  if getattr(module, "use_conv_transpose", False):
+    reasons.append("use_conv_transpose=True (load module.conv alone)")
+  if not getattr(module, "interpolate", True):
+    reasons.append("interpolate=False")
+  if not getattr(module, "use_conv", False) or not hasattr(module, "conv"):
+    reasons.append("use_conv=False (it is then nn.Upsample(scale_factor=2))")
+  elif type(module.conv).__name__ != "Conv2d":
+    reasons.append(f"a {type(module.conv).__name__} where a Conv2d belongs")
+  if reasons:
+    raise ValueError("Upsample2D is read as an UpsampleConv (nearest upsampling by 2, then its "
+                     f"conv); this one has {', '.join(reasons)}: load its parts one by one")
+  nearest = Upsample2DInterpolation(mode="nearest", size=None, scale_factor=2.0)
+  return _describe_upsample_conv(nearest, module.conv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Upsample2DInterpolation:
+  """The ``F.interpolate`` call inside diffusers' ``Upsample2D.forward``, as ``nn.Upsample``
+  would hold it."""
+
+  mode: str
+  size: Any
+  scale_factor: float
+
+
 def _describe_host_layer(module, name) -> TorchLayer:
   kind = _HOST_LAYERS[name]
   weights = {}
@@ -215,7 +327,8 @@ def _describe_host_layer(module, name) -> TorchLayer:
                        "frameworks' BatchNorm layers do not; give PyTorch a momentum")
     weights["mean"] = to_array(module.running_mean, "running_mean")
     weights["var"] = to_array(module.running_var, "running_var")
-    options.update(num_features=module.num_features, momentum=float(module.momentum))
+    options.update(num_features=module.num_features, momentum=float(module.momentum),
+                   num_spatial=int(name[-2]))
   elif kind == "GroupNorm":
     options.update(num_features=module.num_channels, num_groups=module.num_groups)
   else:
@@ -291,14 +404,35 @@ def split_key(key: str) -> tuple[str, str]:
   return path, attr
 
 
-_SEQUENTIAL = re.compile(r"^layers[_.](\d+)$")
-
-
 def normalize_path(parts) -> str:
   """A model's module path as PyTorch would spell it: parts joined by dots, a Flax
   ``Sequential``'s ``layers_3`` or nnx's ``layers.3`` read as ``3``."""
   text = ".".join(str(p) for p in parts)
   return re.sub(r"(^|\.)layers[_.](\d+)(?=\.|$)", r"\1\2", text)
+
+
+def path_spellings(path: str) -> tuple[str, ...]:
+  """The PyTorch paths a model path may stand for: itself, and with list indices spelled as
+  PyTorch does (``blocks_0`` in linen and Haiku, ``blocks.0`` in nnx and Equinox, or Haiku's
+  ``blocks/0``, are all PyTorch's ``blocks.0``)."""
+  indexed = re.sub(r"(^|\.)([A-Za-z]\w*?)_(\d+)(?=\.|$)", r"\1\2.\3", path)
+  return (path,) if indexed == path else (path, indexed)
+
+
+def as_state_dict(state_dict: Any) -> dict:
+  """A ``state_dict`` as a dict: any mapping, or an iterable of ``(key, tensor)`` pairs."""
+  if isinstance(state_dict, Mapping):
+    return dict(state_dict)
+  if isinstance(state_dict, (str, bytes)) or not hasattr(state_dict, "__iter__"):
+    raise TypeError(f"state_dict must be a mapping such as module.state_dict() or an iterable "
+                    f"of (key, tensor) pairs, got {checks.describe(state_dict)}")
+  out = {}
+  for item in state_dict:
+    if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+      raise TypeError(f"state_dict must be a mapping such as module.state_dict() or an "
+                      f"iterable of (key, tensor) pairs, got an item {checks.describe(item)}")
+    out[item[0]] = item[1]
+  return out
 
 
 # torch attribute -> the target leaf names it may fill, first that exists wins.
@@ -327,7 +461,10 @@ def convert_for(leaf_name: str, value: jax.Array, target_shape, key: str) -> jax
     value = value.T
   target_shape = tuple(target_shape)
   if value.shape != target_shape:
-    if value.ndim <= 1 and value.size == int(np.prod(target_shape)):
+    # Only unit axes are added: Haiku's norms keep (1, C, 1, 1), Equinox's biases (C, 1, 1).
+    # A flattened kernel has the right size too, but no single order to come back in.
+    broadcast = sum(d != 1 for d in target_shape) <= 1
+    if value.ndim <= 1 and broadcast and value.size == int(np.prod(target_shape)):
       value = value.reshape(target_shape)
     else:
       raise ValueError(f"state_dict[{key!r}] (shape {given}) gives {leaf_name!r} the shape "
@@ -372,15 +509,20 @@ def match_state_dict(
     ValueError: for a state_dict entry with no leaf to go to, a leaf left without a value, or a
       shape that does not fit (each names the key).
   """
-  if not isinstance(state_dict, Mapping):
-    raise TypeError(f"state_dict must be a mapping such as module.state_dict(), got "
-                    f"{checks.describe(state_dict)}")
-  filled, sources, unused = {}, {}, []
+  state_dict = as_state_dict(state_dict)
+  spelled = {}  # PyTorch's spelling of each model path -> the model path
+  for path in targets:
+    for spelling in path_spellings(path):
+      spelled.setdefault(spelling, path)
+  for path in targets:  # a path spelled exactly wins over a re-spelled one
+    spelled[path] = path
+  filled, sources, unused, misshapen = {}, {}, [], []
   for key, tensor in state_dict.items():
     path, attr = split_key(key)
     if attr in IGNORED_ATTRS:
       continue
-    path = fused_path(path, targets)
+    path = fused_path(path, spelled)
+    path = spelled.get(path, path)
     leaves = targets.get(path, {})
     leaf = next((n for n in TORCH_ATTRS.get(attr, ()) if n in leaves), None)
     if leaf is None:
@@ -390,17 +532,22 @@ def match_state_dict(
       raise ValueError(f"state_dict[{sources[(path, leaf)]!r}] and state_dict[{key!r}] both "
                        f"fill {f'{path}.{leaf}' if path else leaf!r}")
     sources[(path, leaf)] = key
-    filled[(path, leaf)] = convert_for(leaf, to_array(tensor, key), leaves[leaf], key)
+    try:
+      filled[(path, leaf)] = convert_for(leaf, to_array(tensor, key), leaves[leaf], key)
+    except ValueError as e:
+      misshapen.append(str(e))
   missing = [f"{p}.{n}" if p else n for p, names in targets.items() for n in names
-             if (p, n) not in filled]
-  if strict and (unused or missing):
+             if (p, n) not in filled and (p, n) not in sources]
+  if misshapen or (strict and (unused or missing)):
     have = ", ".join(sorted(targets)) or "none"
     raise ValueError(
         "the state_dict does not match the model: "
-        + (f"no place in the model for {unused}; " if unused else "")
-        + (f"no value in the state_dict for {missing}; " if missing else "")
+        + "".join(f"{m}; " for m in misshapen)
+        + (f"no place in the model for {unused}; " if strict and unused else "")
+        + (f"no value in the state_dict for {missing}; " if strict and missing else "")
         + f"the model's modules are: {have}. Name each submodule as in PyTorch "
-        "(a Flax Sequential's layers_3 and nnx's layers[3] read as '3')")
+        "(a list's blocks.0 may be spelled blocks_0, blocks/0 or blocks.0; a Flax "
+        "Sequential's layers_3 and nnx's layers[3] read as '3')")
   return filled
 
 
