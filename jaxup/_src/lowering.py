@@ -55,6 +55,8 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from jaxup._src import sharding
+
 LOWERINGS = ("auto", "xla", "matmul")
 
 # "auto" on CPU uses matrix products when each image has at most this many output positions,
@@ -215,6 +217,10 @@ def _im2col(x: jax.Array, geom: Geometry) -> jax.Array:
   of a DCGAN generator spending most of its compile time there.
   """
   xp = _pad_to_windows(x, geom)
+  tiled = sharding.tiled_columns(xp, geom.out_sizes, geom.kernel_sizes, geom.strides,
+                                 geom.dilations, geom.groups)
+  if tiled is not None:  # windows tile the input: a reshape, which stays sharded
+    return tiled
   batch, channels = xp.shape[0], xp.shape[-1]
   padded = xp.shape[1:-1]
   flat = xp.reshape(batch, math.prod(padded), channels)
@@ -348,7 +354,6 @@ def _overlap_add(z, geom):
   ``q_k`` rows, so each phase is a sum of shifted slabs (plain pads, at the input's
   resolution) and the phases are interleaved by a reshape (depth to space).
   """
-  n = geom.num_spatial
   zero = jnp.zeros((), z.dtype)
   rows = [-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides)]
   phases = {}
@@ -364,12 +369,7 @@ def _overlap_add(z, geom):
   stacked = jnp.stack([phases.get(r, empty) for r in
                        itertools.product(*(range(s) for s in geom.strides))], axis=-2)
   stacked = stacked.reshape(batch, *rows, *geom.strides, channels)
-  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
-  full = jnp.transpose(stacked, perm).reshape(
-      batch, *(m * s for m, s in zip(rows, geom.strides)), channels)
-  crop = ([(0, 0, 0)] + [(-lo, size + lo - m * s, 0) for lo, size, m, s in
-                         zip(geom.lows, geom.sizes, rows, geom.strides)] + [(0, 0, 0)])
-  return lax.pad(full, zero, crop)
+  return sharding.phases_to_space(stacked, geom.lows, geom.sizes, geom.strides)
 
 
 def _transpose_impl(y, w, *, geom, lowering, precision, platform=None):
@@ -397,17 +397,12 @@ def _transpose_subpixel(y, w, geom, lowering, precision, platform):
                    lows=tuple(q - 1 - a for q, a in zip(qs, q0)), dilations=(1,) * n,
                    groups=g)
   z = _conv_impl(y, sub, geom=inner, lowering=lowering, precision=precision, platform=platform)
-  # Depth to space: [N, *qn, g, *s, cg] -> [N, qn1 s1, ..., g * cg], then crop to S.
-  batch = z.shape[0]
-  z = z.reshape(batch, *qn, g, *geom.strides, cg)
-  perm = [0]
-  for a in range(n):
-    perm += [1 + a, 2 + n + a]
-  perm += [1 + n, 2 + 2 * n]
-  z = jnp.transpose(z, perm).reshape(batch, *(m * s for m, s in zip(qn, geom.strides)), g * cg)
-  starts = [0] + [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)] + [0]
-  limits = [batch] + [b + size for b, size in zip(starts[1:], geom.sizes)] + [g * cg]
-  return lax.slice(z, starts, limits)
+  # Depth to space: [N, *qn, g, *s, cg] -> [N, *qn, *s, g * cg] -> [N, *S, g * cg].
+  z = z.reshape(z.shape[0], *qn, g, *geom.strides, cg)
+  z = jnp.moveaxis(z, 1 + n, 1 + 2 * n)
+  z = z.reshape(*z.shape[:1 + 2 * n], g * cg)
+  starts = [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)]
+  return sharding.phases_to_space(z, starts, geom.sizes, geom.strides)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxup._src import checks
+from jaxup._src import checks, sharding
 from jaxup._src.layout import parse_layout
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
@@ -169,6 +169,10 @@ def _gather_axis(x, plan):
   """The gathers and the weighted sum of one axis."""
   if _is_identity(plan):
     return x
+  sliced = sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
+                                  plan.out_size)
+  if sliced is not None:  # integer or rational factors: slices, which stay sharded
+    return sliced
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
   shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
   if taps.shape[1] > _MAX_UNROLLED_TAPS:
