@@ -402,9 +402,9 @@ def exception_cases():
 
   An output axis the shard count does not divide comes back replicated (jit outputs are
   evenly sharded); shrinking resizes, resizes whose taps are not periodic
-  (``align_corners``) and ``grid_sample`` read through gathers, which the partitioner answers by gathering or
-  all-reducing the axis; overlapping ``max_unpool`` scatters; shards smaller than a halo
-  still give the right numbers."""
+  (``align_corners``) and ``grid_sample`` read through gathers, which the partitioner answers
+  by gathering or all-reducing the axis; overlapping ``max_unpool`` scatters; shards smaller
+  than a halo still give the right numbers."""
   import jax.numpy as jnp
   from jax.sharding import PartitionSpec as P
 
