@@ -77,3 +77,61 @@ def test_temp_bound_scales_with_the_device_count():
   whole = 8 * 2 ** 20
   assert temp_bound(whole, whole // 8, 8) < whole
   assert temp_bound(0, 0, 8) == 4096
+
+
+# The helpers of jaxup/_src/sharding.py on one device, against the forms they replace.
+
+
+@pytest.mark.parametrize("mode", ["edge", "reflect", "constant"])
+@pytest.mark.parametrize("widths", [((0, 0), (1, 1)), ((0, 0), (3, 2)), ((2, 0), (0, 3))])
+def test_pad_equals_jnp_pad(mode, widths):
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxup._src import sharding
+  x = jnp.arange(5.0 * 6).reshape(5, 6)
+  np.testing.assert_array_equal(sharding.pad(x, widths, mode), jnp.pad(x, widths, mode=mode))
+
+
+@pytest.mark.parametrize("starts,sizes", [((1, 0), (7, 4)), ((0, 3), (8, 5)), ((-1, 1), (6, 6))])
+def test_phases_to_space_equals_interleave_then_crop(starts, sizes):
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxup._src import sharding
+  z = jnp.arange(1.0, 1 + 2 * 5 * 4 * 2 * 3 * 3).reshape(2, 5, 4, 2, 3, 3)  # [N, R, R, s, s, C]
+  full = np.asarray(z).transpose(0, 1, 3, 2, 4, 5).reshape(2, 10, 12, 3)
+  padded = np.pad(full, ((0, 0), (2, 8), (2, 8), (0, 0)))  # zeros beyond z
+  expected = padded[:, 2 + starts[0]:2 + starts[0] + sizes[0],
+                    2 + starts[1]:2 + starts[1] + sizes[1]]
+  out = sharding.phases_to_space(z, starts, sizes, (2, 3))
+  np.testing.assert_array_equal(out, expected)
+
+
+def test_resample_axis_equals_the_gathers():
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxup._src import sharding
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((2, 6, 3)))
+  taps = np.arange(12)[:, None] // 2 + np.array([-2, -1, 0, 1])  # cubic-like 2x taps
+  weights = rng.standard_normal((2, 4))[np.arange(12) % 2]
+  gathered = sum(x[:, np.clip(taps[:, t], 0, 5)] * weights[None, :, t, None] for t in range(4))
+  out = sharding.resample_axis(x, 1, taps, weights, 6, 12)
+  np.testing.assert_allclose(out, gathered, rtol=1e-14)
+  assert sharding.periodic_taps(taps, 6, 12)[:2] == (2, 1)
+  assert sharding.resample_axis(x, 1, taps[::-1], weights, 6, 12) is None  # not periodic
+  assert sharding.resample_axis(x[:, :4], 1, taps[:4] // 3, None, 12, 4) is None  # shrinking
+
+
+def test_tiled_columns_is_the_im2col_of_tiling_windows():
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxup._src import sharding
+  x = jnp.arange(1.0 * 4 * 6 * 2).reshape(1, 4, 6, 2)
+  cols = sharding.tiled_columns(x, (2, 3), (2, 2), (2, 2), (1, 1), 1)
+  expected = np.stack([np.asarray(x)[:, i::2, j::2] for i in range(2) for j in range(2)], -2)
+  np.testing.assert_array_equal(cols, expected[..., None, :])
+  assert sharding.tiled_columns(x, (2, 2), (3, 3), (2, 2), (1, 1), 1) is None
