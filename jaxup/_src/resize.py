@@ -171,7 +171,7 @@ def _gather_axis(x, plan):
     return x
   sliced = sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
                                   plan.out_size)
-  if sliced is not None:  # integer or rational factors: slices, which stay sharded
+  if sliced is not None:  # periodic upsampling taps: slices, which stay sharded
     return sliced
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
   shape = (1,) * plan.axis + (plan.out_size,) + (1,) * (x.ndim - plan.axis - 1)
