@@ -421,7 +421,7 @@ def exception_cases():
   grid = jnp.linspace(-1.0, 1.0, 64 * 1).reshape(1, 64, 1)
   spec = P(None, "d")
   return [
-      ("uneven output: conv_transpose k3 s2 p1 (63 positions)", _with_grad(
+      ("uneven output, conv_transpose k3 s2 p1 (63 positions)", _with_grad(
           lambda v: jaxup.conv_transpose(v[:, :32], k3, stride=2, padding=1)), x1, "8", spec),
       ("resize linear antialias 1/4 (shrinking resizes gather)", _with_grad(
           lambda v: jaxup.resize(v, 16, method="linear", antialias=True)), x1, "8", spec),
@@ -432,9 +432,9 @@ def exception_cases():
       ("max_pool -> overlapping max_unpool", _with_grad(overlapping_unpool), x1, "8", spec),
       ("grid_sample with a local grid", _with_grad(
           lambda v: jaxup.grid_sample(v, grid * 0.9)), x1, "8", spec),
-      ("shards smaller than the halo: resize cubic 2x of 8 positions", _with_grad(
+      ("shards smaller than the halo, resize cubic 2x of 8 positions", _with_grad(
           lambda v: jaxup.resize(v[:, ::8], 16, method="cubic")), x1, "8", spec),
-      ("shards smaller than the halo: conv k5 of 1 position per device", _with_grad(
+      ("shards smaller than the halo, conv k5 of 1 position per device", _with_grad(
           lambda v: jaxup.conv(v[:, ::8], _random((5, 3, 3), f64, 62), padding=2)),
        x1, "8", spec),
   ]

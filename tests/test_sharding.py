@@ -66,7 +66,7 @@ def test_spatially_sharded_operators_exchange_only_halos():
   assert f"checked {cases + exceptions} cases" in out, out
   # The exceptions are what the guide says they are.
   lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
-  assert "all-gather" in lines["uneven output: conv_transpose k3 s2 p1 (63 positions)"]
+  assert "all-gather" in lines["uneven output, conv_transpose k3 s2 p1 (63 positions)"]
   assert "all-reduce" in lines["grid_sample with a local grid"]
   assert len(MEMORY_EXCEPTIONS) == 4
 
