@@ -12,6 +12,12 @@ and ``checked N cases`` at the end, and raises on the first failure.
 * ``spatial``: a volume sharded along its depth axis through ``conv``, ``conv_transpose``,
   ``resize``, ``max_pool`` and ``max_unpool`` gives the one-device numbers (collectives are
   allowed: windows cross the shards).
+* ``halo``: the spatial-partitioning matrix (operators x sharded axes x layouts x meshes):
+  every operator and its gradient in ``x``, on inputs sharded along spatial axes (with the
+  batch on a 2-D mesh), returns outputs sharded along the same axes, equal to one device,
+  from a program whose only collective is ``collective-permute`` (halo exchange), with
+  per-device temp memory within the bound of :func:`temp_bound`. Then the documented
+  exceptions: the one-device numbers, whatever the communication.
 """
 
 from __future__ import annotations
@@ -269,8 +275,233 @@ def spatial_cases():
   ]
 
 
+HALO_ONLY = ("collective-permute",)
+# Halo-only and sharded, but per-device temp memory above temp_bound (1.05-1.5x of it with
+# jax 0.10.2; docs/guides/sharding.md lists them): cubic resizes and reflect padding, whose
+# gradients sum many shifted selects, and max_pool's running (value, index) pair.
+MEMORY_EXCEPTIONS = ("blur_pool reflect", "max_pool with indices", "resize cubic 2x on 2x4",
+                     "depth sharded resize cubic 2x")
+
+
+def temp_bound(single_temp: int, local_bytes: int, devices: int) -> int:
+  """The per-device XLA temp memory a halo-only program may use: the one-device figure over
+  the device count, plus three per-device slabs of the largest of input and output (the
+  halo-extended copies and the exchanged halos), plus 4 KiB of fixed scratch. A program
+  that gathers an axis holds at least the whole array (``devices`` slabs)."""
+  return single_temp // devices + 3 * local_bytes + 4 * 1024
+
+
+def _with_grad(f):
+  """``v -> (f(v), d/dv sum(sin(f(v))))``: the operator and its gradient in one program."""
+  import jax
+  import jax.numpy as jnp
+
+  def both(v):
+    return f(v), jax.grad(lambda u: jnp.sum(jnp.sin(f(u))))(v)
+  return both
+
+
+def halo_cases():
+  """(name, fn of one array, the array, mesh name, its PartitionSpec, spec of the outputs).
+
+  The output spec is that of the input (an upsampler scales the sharded axes, it does not
+  move them). ``fn`` returns the operator's output and its gradient in ``x``."""
+  import jax.numpy as jnp
+  from jax.sharding import PartitionSpec as P
+
+  import jaxup
+
+  f64 = jnp.float64
+  x1 = _random((1, 512, 8), f64, 30)  # NWC, W sharded 8 ways: 64 positions per device
+  k1 = {k: _random((k, 8, 8), f64, 31 + k) for k in (2, 3, 4)}
+  k1dw = _random((3, 1, 8), f64, 35)
+
+  def pool_unpool(v):
+    values, indices = jaxup.max_pool(v, 2, return_indices=True)
+    return jaxup.max_unpool(values, indices, 2)
+
+  def pool_indices(v):
+    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True)
+    return values * indices.astype(v.dtype)  # the indices reach the output (and its sharding)
+
+  one_d = {
+      "conv k3": lambda v: jaxup.conv(v, k1[3], padding=1),
+      "conv k3 stride 2": lambda v: jaxup.conv(v, k1[3], stride=2, padding=1),
+      "conv k2 stride 2": lambda v: jaxup.conv(v, k1[2], stride=2),
+      "conv depthwise": lambda v: jaxup.conv(v, k1dw, padding=1, groups=8),
+      "conv_transpose k3 s2 p1 op1": lambda v: jaxup.conv_transpose(
+          v, k1[3], stride=2, padding=1, output_padding=1),
+      "conv_transpose k3 s2 p1 op1 xla": lambda v: jaxup.conv_transpose(
+          v, k1[3], stride=2, padding=1, output_padding=1, lowering="xla"),
+      "conv_transpose k4 s2 p1": lambda v: jaxup.conv_transpose(v, k1[4], stride=2, padding=1),
+      "conv_transpose k2 s2": lambda v: jaxup.conv_transpose(v, k1[2], stride=2),
+      "conv_transpose k3 s2 SAME": lambda v: jaxup.conv_transpose(
+          v, k1[3], stride=2, padding="SAME"),
+      "upsample_conv 2x fused": lambda v: jaxup.upsample_conv(v, k1[3], 2, padding=1,
+                                                              fused=True),
+      "upsample_nearest": lambda v: jaxup.upsample_nearest(v, 2),
+      "bed_of_nails": lambda v: jaxup.bed_of_nails(v, 2),
+      "resize linear 2x": lambda v: jaxup.resize(v, 1024, method="linear"),
+      "resize cubic 2x": lambda v: jaxup.resize(v, 1024, method="cubic"),
+      "resize lanczos3 2x": lambda v: jaxup.resize(v, 1024, method="lanczos3"),
+      "resize linear 1.5x": lambda v: jaxup.resize(v, 768, method="linear"),
+      "scale_and_translate 2x": lambda v: jaxup.scale_and_translate(
+          v, 1024, scale=2.0, translation=0.0, method="linear"),
+      "upfirdn up 2": lambda v: jaxup.upfirdn(v, jnp.arange(1.0, 5.0), up=2, padding=((2, 1),)),
+      "blur_upsample 2x": lambda v: jaxup.blur_upsample(v, 2),
+      "blur_pool reflect": lambda v: jaxup.blur_pool(v, 2),
+      "pixel_shuffle": lambda v: jaxup.pixel_shuffle(v[..., :2].repeat(2, -1), 2),
+      "pixel_unshuffle": lambda v: jaxup.pixel_unshuffle(v, 2),
+      "max_pool with indices": pool_indices,
+      "max_pool -> max_unpool": pool_unpool,
+  }
+  w_sharded = P(None, "d")
+  cases = [(f"1-D NWC {name}", _with_grad(f), x1, "8", w_sharded, w_sharded)
+           for name, f in one_d.items()]
+
+  # The headline rows on a (1, 64, 4, 4, 2) volume sharded along its depth.
+  v3 = _random((1, 64, 4, 4, 2), f64, 40)
+  k3 = _random((3, 3, 3, 2, 2), f64, 41)
+  three_d = {
+      "conv_transpose k3 s2 p1 op1": lambda v: jaxup.conv_transpose(
+          v, k3, stride=2, padding=1, output_padding=1),
+      "upsample_conv 2x 3x3x3": lambda v: jaxup.upsample_conv(v, k3, 2, padding=1),
+      "conv stride 2": lambda v: jaxup.conv(v, k3, stride=2, padding=1),
+      "resize linear 2x": lambda v: jaxup.resize(v, scale=2.0, method="linear"),
+      "resize cubic 2x": lambda v: jaxup.resize(v, scale=2.0, method="cubic"),
+  }
+  cases += [(f"3-D NDHWC depth sharded {name}", _with_grad(f), v3, "8", P(None, "d"),
+             P(None, "d")) for name, f in three_d.items()]
+
+  # 2-D on a 2x4 mesh: batch and height (channels first), and height and width.
+  x2 = _random((2, 3, 16, 6), f64, 50)
+  k2 = _random((3, 3, 3, 3), f64, 51)
+  nchw = {
+      "conv_transpose k3 s2 p1 op1": lambda v: jaxup.conv_transpose(
+          v, k2, stride=2, padding=1, output_padding=1, layout="NCHW"),
+      "upsample_conv 2x": lambda v: jaxup.upsample_conv(v, k2, 2, padding=1, layout="NCHW"),
+      "resize linear 2x": lambda v: jaxup.resize(v, scale=2.0, method="linear",
+                                                 layout="NCHW"),
+  }
+  cases += [(f"2-D NCHW batch x height on 2x4 {name}", _with_grad(f), x2, "2x4",
+             P("b", None, "d"), P("b", None, "d")) for name, f in nchw.items()]
+  x2hw = _random((1, 16, 16, 3), f64, 52)
+  nhwc = {
+      "conv_transpose k4 s2 p1": lambda v: jaxup.conv_transpose(
+          v, _random((4, 4, 3, 3), f64, 53), stride=2, padding=1),
+      "resize cubic 2x on 2x4": lambda v: jaxup.resize(v, scale=2.0, method="cubic"),
+      "conv stride 2": lambda v: jaxup.conv(v, k2, stride=2, padding=1),
+  }
+  cases += [(f"2-D NHWC height x width on 2x4 {name}", _with_grad(f), x2hw, "2x4",
+             P(None, "b", "d"), P(None, "b", "d")) for name, f in nhwc.items()]
+  return cases
+
+
+def exception_cases():
+  """Documented exceptions: the one-device numbers, any communication, any output sharding.
+
+  An output axis the shard count does not divide comes back replicated (jit outputs are
+  evenly sharded); shrinking resizes, resizes whose taps are not periodic
+  (``align_corners``) and ``grid_sample`` read through gathers, which the partitioner answers
+  by gathering or all-reducing the axis; overlapping ``max_unpool`` scatters; shards smaller
+  than a halo still give the right numbers."""
+  import jax.numpy as jnp
+  from jax.sharding import PartitionSpec as P
+
+  import jaxup
+
+  f64 = jnp.float64
+  x1 = _random((1, 64, 3), f64, 60)
+  k3 = _random((3, 3, 3), f64, 61)
+
+  def overlapping_unpool(v):
+    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True)
+    return jaxup.max_unpool(values, indices, 3, stride=2, padding=1, output_size=64)
+
+  grid = jnp.linspace(-1.0, 1.0, 64 * 1).reshape(1, 64, 1)
+  spec = P(None, "d")
+  return [
+      ("uneven output, conv_transpose k3 s2 p1 (63 positions)", _with_grad(
+          lambda v: jaxup.conv_transpose(v[:, :32], k3, stride=2, padding=1)), x1, "8", spec),
+      ("resize linear antialias 1/4 (shrinking resizes gather)", _with_grad(
+          lambda v: jaxup.resize(v, 16, method="linear", antialias=True)), x1, "8", spec),
+      ("resize area 1/2", _with_grad(lambda v: jaxup.resize(v, 32, method="area")), x1, "8",
+       spec),
+      ("resize linear align_corners", _with_grad(
+          lambda v: jaxup.resize(v, 128, method="linear", align_corners=True)), x1, "8", spec),
+      ("max_pool -> overlapping max_unpool", _with_grad(overlapping_unpool), x1, "8", spec),
+      ("grid_sample with a local grid", _with_grad(
+          lambda v: jaxup.grid_sample(v, grid * 0.9)), x1, "8", spec),
+      ("shards smaller than the halo, resize cubic 2x of 8 positions", _with_grad(
+          lambda v: jaxup.resize(v[:, ::8], 16, method="cubic")), x1, "8", spec),
+      ("shards smaller than the halo, conv k5 of 1 position per device", _with_grad(
+          lambda v: jaxup.conv(v[:, ::8], _random((5, 3, 3), f64, 62), padding=2)),
+       x1, "8", spec),
+  ]
+
+
+def _check_halo(name, fn, x, mesh, in_spec, out_spec, *, strict=True):
+  """``fn(x)`` with ``x`` placed by ``in_spec``: values equal to one device; if ``strict``,
+  outputs sharded as ``out_spec``, halo-only collectives and temp memory within bound."""
+  import jax
+  import numpy as np
+  from jax.sharding import NamedSharding
+
+  placed = jax.device_put(x, NamedSharding(mesh, in_spec))
+  compiled = jax.jit(fn).lower(placed).compile()
+  found = collectives_in(compiled.as_text())
+  single_x = jax.device_put(x, jax.devices()[0])
+  single = jax.jit(fn).lower(single_x).compile()
+  outs, singles = jax.tree.leaves(compiled(placed)), jax.tree.leaves(single(single_x))
+  for o, s in zip(outs, singles):
+    np.testing.assert_allclose(np.asarray(o), np.asarray(s), rtol=1e-9, atol=1e-9,
+                               err_msg=name)
+  temp = compiled.memory_analysis().temp_size_in_bytes
+  single_temp = single.memory_analysis().temp_size_in_bytes
+  devices = mesh.devices.size
+  local = max([x.nbytes] + [o.nbytes for o in outs]) // devices
+  bound = temp_bound(single_temp, local, devices)
+  summary = (f"temp {temp} B per device, one device {single_temp} B, bound {bound} B; "
+             f"collectives {found or 'none'}")
+  if strict:
+    extra = [op for op in found if op not in HALO_ONLY]
+    if extra:
+      raise AssertionError(f"{name}: collectives {extra} besides halo exchange ({summary})")
+    expected = NamedSharding(mesh, out_spec)
+    for o in outs:
+      if not o.sharding.is_equivalent_to(expected, o.ndim):
+        raise AssertionError(f"{name}: output sharded as {o.sharding.spec}, expected "
+                             f"{out_spec}")
+    if temp > bound and not name.endswith(MEMORY_EXCEPTIONS):
+      raise AssertionError(f"{name}: {summary}")
+    print(f"{name}: halo-only, sharded {out_spec}, {summary}")
+  else:
+    specs = sorted({str(o.sharding.spec) for o in outs})
+    print(f"{name}: one-device numbers, outputs {', '.join(specs)}, {summary}")
+
+
+def run_halo() -> int:
+  import jax
+
+  meshes = {
+      "8": jax.make_mesh((DEVICES,), ("d",), axis_types=(jax.sharding.AxisType.Auto,)),
+      "2x4": jax.make_mesh((2, DEVICES // 2), ("b", "d"),
+                           axis_types=(jax.sharding.AxisType.Auto,) * 2),
+  }
+  cases = halo_cases()
+  for name, fn, x, mesh, in_spec, out_spec in cases:
+    _check_halo(name, fn, x, meshes[mesh], in_spec, out_spec)
+  exceptions = exception_cases()
+  for name, fn, x, mesh, in_spec in exceptions:
+    _check_halo(name, fn, x, meshes[mesh], in_spec, None, strict=False)
+  return len(cases) + len(exceptions)
+
+
 def main(group: str) -> None:
   mesh = _setup()
+  if group == "halo":
+    print(f"checked {run_halo()} cases")
+    return
   cases = {"batch": batch_cases, "unpool": unpool_cases, "spatial": spatial_cases,
            "grouped": grouped_conv_cases}[group]()
   for name, fn, args, in_axes, out_axes in cases:

@@ -34,6 +34,8 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from jaxup._src import sharding
+
 # The public ``lowering`` keyword: the platform's rule, or one formulation family forced.
 LOWERINGS = ("auto", "xla", "matmul")
 
@@ -224,6 +226,10 @@ def _im2col(x: jax.Array, geom: Geometry) -> jax.Array:
   One gather of whole channel rows at static positions (guide: "Compile time").
   """
   xp = _pad_to_windows(x, geom)
+  tiled = sharding.tiled_columns(xp, geom.out_sizes, geom.kernel_sizes, geom.strides,
+                                 geom.dilations, geom.groups)
+  if tiled is not None:  # windows tile the input: a reshape, which stays sharded
+    return tiled
   batch, channels = xp.shape[0], xp.shape[-1]
   padded = xp.shape[1:-1]
   flat = xp.reshape(batch, math.prod(padded), channels)
@@ -294,17 +300,13 @@ def _transpose_lax(y, w, geom, precision):
   return transpose(y)[0]
 
 
-def _depth_to_space(phases: list, rows: tuple, strides: tuple) -> jax.Array:
-  """Phase arrays ``[N, *rows, C]`` (row-major phase order) -> ``[N, *(rows * s), C]``: phase
-  ``r``'s row ``q`` lands at ``q s + r``."""
-  if len(phases) == 1:
-    return phases[0]
-  n = len(rows)
+def _phases_to_input(phases: list, rows: tuple, geom: Geometry, starts) -> jax.Array:
+  """Phase arrays ``[N, *rows, C]`` (row-major phase order; phase ``r``'s row ``q`` is padded
+  position ``q s + r``) interleaved and cropped to the input ``[N, *S, C]`` from ``starts``;
+  the interleave keeps a sharded row axis sharded (:func:`sharding.phases_to_space`)."""
   batch, channels = phases[0].shape[0], phases[0].shape[-1]
-  stacked = jnp.stack(phases, axis=-2).reshape(batch, *rows, *strides, channels)
-  perm = [0] + [v for a in range(n) for v in (1 + a, 1 + n + a)] + [1 + 2 * n]
-  return jnp.transpose(stacked, perm).reshape(
-      batch, *(m * s for m, s in zip(rows, strides)), channels)
+  stacked = jnp.stack(phases, axis=-2).reshape(batch, *rows, *geom.strides, channels)
+  return sharding.phases_to_space(stacked, starts, geom.sizes, geom.strides)
 
 
 def _transpose_col2im(y, w, geom, precision):
@@ -349,12 +351,9 @@ def _overlap_add(z, geom):
     slab = lax.pad(z[..., i, :], zero, config)
     phases[phase] = slab if phase not in phases else phases[phase] + slab
   empty = jnp.zeros((z.shape[0], *rows, z.shape[-1]), z.dtype)
-  full = _depth_to_space([phases.get(r, empty) for r in
-                          itertools.product(*(range(s) for s in geom.strides))],
-                         rows, geom.strides)
-  crop = ([(0, 0, 0)] + [(-lo, size + lo - m * s, 0) for lo, size, m, s in
-                         zip(geom.lows, geom.sizes, rows, geom.strides)] + [(0, 0, 0)])
-  return lax.pad(full, zero, crop)
+  return _phases_to_input([phases.get(r, empty) for r in
+                           itertools.product(*(range(s) for s in geom.strides))],
+                          rows, geom, geom.lows)
 
 
 def _phase_rows(geom: Geometry) -> tuple[tuple, tuple]:
@@ -366,13 +365,9 @@ def _phase_rows(geom: Geometry) -> tuple[tuple, tuple]:
   return q0, qn
 
 
-def _crop_phases(z: jax.Array, geom: Geometry, q0: tuple) -> jax.Array:
-  """``[N, *(qn s), C]`` from row ``q0`` on, cropped to the input's ``[N, *S, C]``."""
-  starts = [0] + [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)] + [0]
-  limits = [z.shape[0]] + [b + size for b, size in zip(starts[1:], geom.sizes)] + [z.shape[-1]]
-  if starts == [0] * z.ndim and tuple(limits) == z.shape:
-    return z
-  return lax.slice(z, starts, limits)
+def _phase_starts(geom: Geometry, q0: tuple) -> list:
+  """Where the input starts in phases whose rows begin at ``q0``."""
+  return [lo - a * s for lo, a, s in zip(geom.lows, q0, geom.strides)]
 
 
 def _subpixel_kernel(w: jax.Array, geom: Geometry) -> jax.Array:
@@ -419,15 +414,11 @@ def _transpose_subpixel(y, w, geom, precision, *, inner="auto", platform=None):
                      lows=tuple(q - 1 - a for q, a in zip(qs, q0)), dilations=(1,) * n,
                      groups=g)
   z = _conv_impl(y, sub, geom=geom_in, lowering=inner, precision=precision, platform=platform)
-  # Depth to space: [N, *qn, g, *s, cg] -> [N, qn1 s1, ..., g * cg].
-  batch = z.shape[0]
-  z = z.reshape(batch, *qn, g, *geom.strides, cg)
-  perm = [0]
-  for a in range(n):
-    perm += [1 + a, 2 + n + a]
-  perm += [1 + n, 2 + 2 * n]
-  z = jnp.transpose(z, perm).reshape(batch, *(m * s for m, s in zip(qn, geom.strides)), g * cg)
-  return _crop_phases(z, geom, q0)
+  # Depth to space: [N, *qn, g, *s, cg] -> [N, *qn, *s, g * cg] -> [N, *S, g * cg].
+  z = z.reshape(z.shape[0], *qn, g, *geom.strides, cg)
+  z = jnp.moveaxis(z, 1 + n, 1 + 2 * n)
+  z = z.reshape(*z.shape[:1 + 2 * n], g * cg)
+  return sharding.phases_to_space(z, _phase_starts(geom, q0), geom.sizes, geom.strides)
 
 
 def _phase_taps(k: int, s: int, d: int, r: int) -> Optional[tuple[int, int, int, int]]:
@@ -483,7 +474,7 @@ def _transpose_phases(y, w, geom, precision, *, inner="auto", platform=None):
         dilations=tuple(e if t[2] > 1 else 1 for t, e in zip(taps, dils)), groups=g)
     phases.append(_conv_impl(y, _flipped_transposed(sub, g), geom=geom_in, lowering=inner,
                              precision=precision, platform=platform))
-  return _crop_phases(_depth_to_space(phases, qn, geom.strides), geom, q0)
+  return _phases_to_input(phases, qn, geom, _phase_starts(geom, q0))
 
 
 # ----------------------------------------------------------------------------------------------

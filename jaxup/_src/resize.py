@@ -34,7 +34,7 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from jaxup._src import checks
+from jaxup._src import checks, sharding
 from jaxup._src.layout import parse_layout
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
@@ -184,6 +184,10 @@ def _gather_axis(x, plan):
   """The gathers and the weighted sum of one axis (nothing for an identity)."""
   if _is_identity(plan):
     return x
+  sliced = sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
+                                  plan.out_size)
+  if sliced is not None:  # periodic upsampling taps: slices, which stay sharded
+    return sliced
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
   weights = plan.weights
   if weights is not None:

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxup._src import checks
+from jaxup._src import checks, sharding
 from jaxup._src.geometry import IntOrSeq, Padding, normalize_padding
 from jaxup._src.layout import parse_layout
 
@@ -362,5 +362,5 @@ def blur_pool(
       raise ValueError(
           f"padding_mode='reflect' needs each padded spatial size to exceed its padding; axis "
           f"{axis} ({parsed.spec[axis]!r}) has size {x.shape[axis]} and padding {k // 2}")
-  xp = jnp.pad(x, widths, mode=_JNP_PAD_MODES[padding_mode])
+  xp = sharding.pad(x, widths, _JNP_PAD_MODES[padding_mode])  # halo-only when sharded
   return upfirdn(xp, f, down=factors, flip_filter=True, layout=parsed.spec)

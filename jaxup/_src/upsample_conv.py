@@ -21,11 +21,10 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxup._src import checks, geometry
-from jaxup._src.conv import _check_inputs, conv
+from jaxup._src import checks, geometry, sharding
+from jaxup._src.conv import _check_inputs, _from_channels_last, _to_channels_last, conv
 from jaxup._src.lowering import LOWERINGS
 from jaxup._src.nearest import upsample_nearest
-from jaxup._src.pixel_shuffle import pixel_shuffle
 
 
 # Guide (docs/guides/convolution-lowering.md), "upsample_conv": on the CPU the polyphase form
@@ -230,10 +229,9 @@ def _polyphase(x, kernel, factors, dilations, pads, outs, lay, *, groups, layout
   sub = sub.reshape(*taps, in_per_group, c_out * math.prod(factors))
   y = conv(x, sub, padding=low_pads, groups=groups, layout=layout, precision=precision,
            lowering=lowering)
-  y = pixel_shuffle(y, factors, order=order, layout=layout)
-  start = [0] * y.ndim
-  limit = list(y.shape)
-  for axis, (lo, _), f, a, o in zip(lay.spatial_axes, pads, factors, q0, outs):
-    start[axis] = -lo - a * f
-    limit[axis] = start[axis] + o
-  return lax.slice(y, start, limit)
+  # Depth to space and the crop to the output, each phase's rows taken where they start.
+  y = _to_channels_last(y, lay)
+  y = y.reshape(*y.shape[:-1], *((*factors, c_out) if order == "DCR" else (c_out, *factors)))
+  y = y if order == "DCR" else jnp.moveaxis(y, n + 1, -1)
+  starts = [-lo - a * f for (lo, _), f, a in zip(pads, factors, q0)]
+  return _from_channels_last(sharding.phases_to_space(y, starts, outs, factors), lay)
