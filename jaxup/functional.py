@@ -13,6 +13,7 @@ calling the jaxup functions directly).
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import jax
@@ -23,6 +24,8 @@ from jaxup._src import checks
 from jaxup._src import layers
 from jaxup._src import porting
 from jaxup._src.conv import conv_transpose as _jaxup_conv_transpose
+from jaxup._src.grid_sample import affine_grid as _affine_grid
+from jaxup._src.grid_sample import grid_sample as _grid_sample
 from jaxup._src.max_pool import max_pool as _jaxup_max_pool
 from jaxup._src.max_unpool import max_unpool as _jaxup_max_unpool
 from jaxup._src.pixel_shuffle import pixel_shuffle as _pixel_shuffle
@@ -30,8 +33,8 @@ from jaxup._src.pixel_shuffle import pixel_unshuffle as _pixel_unshuffle
 from jaxup._src.resize import torch_interpolate as _torch_interpolate
 
 __all__ = [
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "interpolate", "max_pool1d", "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d",
+    "affine_grid", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "grid_sample", "interpolate", "max_pool1d", "max_pool2d", "max_pool3d", "max_unpool1d", "max_unpool2d",
     "max_unpool3d", "pixel_shuffle", "pixel_unshuffle",
 ]
 
@@ -52,28 +55,86 @@ def _input(x, n: int, name: str = "input") -> tuple[jax.Array, str]:
 
 
 def _weight(weight, n: int) -> jax.Array:
+  """PyTorch's ``weight`` ``[out, in // groups, *K]`` (transposed: ``[in, out // groups,
+  *K]``), checked and returned as given."""
   w = checks.array(weight, "weight", kind="floating", torch_hint=_TORCH_HINT)
   checks.rank(w, "weight", (n + 2,), "PyTorch's [out, in // groups, *K] order")
+  return w
+
+
+def _hwio(w: jax.Array) -> jax.Array:
+  """A PyTorch weight in jaxup's kernel order ``[*K, in, out]``."""
   return jnp.moveaxis(w, (0, 1), (-1, -2))
 
 
-def _with_bias(y, bias, layout):
+def _check_channels(x, layout, w, groups, transposed: bool) -> int:
+  """PyTorch's channel rules for ``input`` and ``weight``, named as PyTorch names them.
+
+  Returns:
+    The output channels (the length ``bias`` must have).
+  """
+  groups = checks.integer(groups, "groups", minimum=1)
+  channels = x.shape[layout.index("C")]
+  shape = tuple(w.shape)
+  if transposed:
+    if channels != shape[0]:
+      raise ValueError(
+          f"input has {channels} channels but weight of shape {shape} (PyTorch's [in, "
+          f"out // groups, *K]) expects weight.shape[0] = {shape[0]}; input has shape "
+          f"{tuple(x.shape)}")
+    if shape[0] % groups:
+      raise ValueError(f"groups ({groups}) must divide weight.shape[0] (the input channels, "
+                       f"{shape[0]}) of weight of shape {shape}")
+    return shape[1] * groups
+  if shape[0] % groups:
+    raise ValueError(f"groups ({groups}) must divide weight.shape[0] (the output channels, "
+                     f"{shape[0]}) of weight of shape {shape}")
+  if channels != shape[1] * groups:
+    raise ValueError(
+        f"input has {channels} channels but weight of shape {shape} (PyTorch's [out, "
+        f"in // groups, *K]) with groups={groups} expects weight.shape[1] * groups = "
+        f"{shape[1] * groups}; input has shape {tuple(x.shape)}")
+  return shape[0]
+
+
+def _check_spatial(x, layout, name="input"):
+  """Raises unless every spatial axis of ``x`` is non-empty (PyTorch refuses empty ones)."""
+  for axis, letter in enumerate(layout):
+    if letter not in "NC" and x.shape[axis] == 0:
+      raise ValueError(f"{name} must have a non-empty spatial axis {letter!r} (axis {axis}) as "
+                       f"in PyTorch, got shape {tuple(x.shape)}")
+
+
+def _with_bias(y, bias, layout, out_channels, weight):
   if bias is None:
     return y
   bias = checks.array(bias, "bias", kind="floating", torch_hint=_TORCH_HINT)
+  if bias.shape != (out_channels,):
+    raise ValueError(f"bias must have shape ({out_channels},), one value per output channel "
+                     f"of weight of shape {tuple(weight.shape)}, got shape {tuple(bias.shape)}")
   return layers.add_bias(y, bias, layers.parse_layout(layout, y.ndim))
 
 
-def _padding(padding):
-  return padding.upper() if isinstance(padding, str) else padding
+def _padding(padding, stride, n):
+  """PyTorch's conv ``padding``: ints, or ``"same"`` / ``"valid"`` (``"same"`` only unstrided)."""
+  if not isinstance(padding, str):
+    return padding
+  padding = checks.choice(padding, "padding", ("same", "valid"))
+  if padding == "same" and any(s != 1 for s in checks.ints(stride, n, "stride")):
+    raise ValueError(f"padding='same' needs stride=1, as in PyTorch (it is not defined for "
+                     f"strided convolutions), got stride={stride!r}; give the padding as ints")
+  return padding.upper()
 
 
 def _conv(n, input, weight, bias, stride, padding, dilation, groups):
   x, layout = _input(input, n)
-  y = layers.padded_conv(x, _weight(weight, n), stride=stride, padding=_padding(padding),
+  w = _weight(weight, n)
+  out_channels = _check_channels(x, layout, w, groups, transposed=False)
+  _check_spatial(x, layout)
+  y = layers.padded_conv(x, _hwio(w), stride=stride, padding=_padding(padding, stride, n),
                          dilation=dilation, groups=groups, padding_mode="zeros",
                          layout=layout, precision=None)
-  return _with_bias(y, bias, layout)
+  return _with_bias(y, bias, layout, out_channels, w)
 
 
 def conv1d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None,
@@ -122,10 +183,17 @@ def conv3d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
 
 def _conv_transpose(n, input, weight, bias, stride, padding, output_padding, groups, dilation):
   x, layout = _input(input, n)
-  y = _jaxup_conv_transpose(x, _weight(weight, n), stride=stride, padding=padding,
-                      output_padding=output_padding, dilation=dilation, groups=groups,
-                      layout=layout)
-  return _with_bias(y, bias, layout)
+  if isinstance(padding, str):
+    raise TypeError(f"padding must be an int or a tuple of {n} ints for conv_transpose{n}d, as "
+                    f"in PyTorch (which takes no 'same' or 'valid' here), got {padding!r}; "
+                    "jaxup.conv_transpose(..., padding='SAME') gives size * stride")
+  w = _weight(weight, n)
+  out_channels = _check_channels(x, layout, w, groups, transposed=True)
+  _check_spatial(x, layout)
+  y = _jaxup_conv_transpose(x, _hwio(w), stride=stride, padding=padding,
+                            output_padding=output_padding, dilation=dilation, groups=groups,
+                            layout=layout)
+  return _with_bias(y, bias, layout, out_channels, w)
 
 
 def conv_transpose1d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None,
@@ -211,10 +279,40 @@ def interpolate(input: ArrayLike, size: Optional[IntOrSeq] = None,
   return _torch_interpolate(x, layout=porting.channels_first_layout(x.ndim - 2), **options)
 
 
+def _pool_stride(stride, kernel_sizes, n):
+  """PyTorch's pooling ``stride``: ``None`` (or an empty sequence) is ``kernel_size``."""
+  if stride is None or (hasattr(stride, "__len__") and not isinstance(stride, str)
+                        and len(stride) == 0):
+    return kernel_sizes
+  return checks.ints(stride, n, "stride")
+
+
 def _max_pool(n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
   x, layout = _input(input, n)
-  return _jaxup_max_pool(x, kernel_size, stride=stride or None, padding=padding, dilation=dilation,
-                   ceil_mode=ceil_mode, return_indices=return_indices, layout=layout)
+  # PyTorch refuses an empty channel or spatial axis (only the batch may be empty).
+  for axis, letter in enumerate(layout):
+    if letter != "N" and x.shape[axis] == 0:
+      raise ValueError(f"input must have non-empty channel and spatial axes for max_pool{n}d "
+                       f"as in PyTorch (only the batch may be empty), got shape "
+                       f"{tuple(x.shape)}")
+  kernel_sizes = checks.ints(kernel_size, n, "kernel_size")
+  strides = _pool_stride(stride, kernel_sizes, n)
+  pads = checks.ints(padding, n, "padding", minimum=0)
+  dilations = checks.ints(dilation, n, "dilation")
+  for p, k in zip(pads, kernel_sizes):
+    if p > k // 2:
+      raise ValueError(f"padding must be at most half of kernel_size (padding <= kernel_size "
+                       f"// 2, as in PyTorch), got padding={padding!r} and "
+                       f"kernel_size={kernel_size!r}")
+  ceil_mode = checks.boolean(ceil_mode, "ceil_mode")
+  for size, k, s, p, d in zip(x.shape[-n:], kernel_sizes, strides, pads, dilations):
+    if size + 2 * p < d * (k - 1) + 1:
+      raise ValueError(
+          f"kernel_size={kernel_size!r} with dilation={dilation!r} spans {d * (k - 1) + 1}, more "
+          f"than the padded input ({size} + 2 * {p}) of input of shape {tuple(x.shape)}: the "
+          "output would be empty (PyTorch refuses it too)")
+  return _jaxup_max_pool(x, kernel_sizes, stride=strides, padding=pads, dilation=dilations,
+                         ceil_mode=ceil_mode, return_indices=return_indices, layout=layout)
 
 
 def max_pool1d(input: ArrayLike, kernel_size: IntOrSeq, stride: Optional[IntOrSeq] = None,
@@ -263,7 +361,9 @@ def _max_unpool(n, input, indices, kernel_size, stride, padding, output_size):
     raise TypeError("indices must be the indices max_pool returned: call "
                     f"max_pool{n}d(..., return_indices=True)")
   indices = checks.array(indices, "indices", kind="integer", torch_hint=_TORCH_HINT)
-  return _jaxup_max_unpool(x, indices, kernel_size, stride=stride or None, padding=padding,
+  if stride is not None and hasattr(stride, "__len__") and len(stride) == 0:
+    stride = None  # PyTorch's spelling of the default, kernel_size
+  return _jaxup_max_unpool(x, indices, kernel_size, stride=stride, padding=padding,
                      output_size=output_size, layout=layout)
 
 
@@ -315,7 +415,8 @@ def _leading(x, name):
   if x.ndim < 3:
     raise ValueError(f"{name} must have rank 3 or more ([*, C, H, W]), got shape "
                      f"{tuple(x.shape)}")
-  return x.reshape(-1, *x.shape[-3:]), x.shape[:-3]
+  lead = x.shape[:-3]
+  return x.reshape(math.prod(lead), *x.shape[-3:]), lead  # -1 cannot be inferred when empty
 
 
 def pixel_shuffle(input: ArrayLike, upscale_factor: int) -> jax.Array:
@@ -344,3 +445,56 @@ def pixel_unshuffle(input: ArrayLike, downscale_factor: int) -> jax.Array:
   x, lead = _leading(input, "input")
   y = _pixel_unshuffle(x, downscale_factor, layout="NCHW")
   return y.reshape(*lead, *y.shape[1:])
+
+
+def grid_sample(input: ArrayLike, grid: ArrayLike, mode: str = "bilinear",
+                padding_mode: str = "zeros", align_corners: Optional[bool] = None) -> jax.Array:
+  """``torch.nn.functional.grid_sample`` over :func:`jaxup.grid_sample`: ``input`` ``[N, C,
+  H_in, W_in]`` and ``grid`` ``[N, H_out, W_out, 2]`` give ``[N, C, H_out, W_out]``, or the
+  5-D (volumetric) forms; ``align_corners=None`` is ``False``.
+
+  As in PyTorch, only 4-D and 5-D inputs are taken and ``mode="bicubic"`` is 4-D only.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> x = jnp.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    >>> grid_sample(x, jnp.zeros((1, 1, 1, 2)), align_corners=True).tolist()
+    [[[[2.5]]]]
+  """
+  x = checks.array(input, "input", kind="floating", torch_hint=_TORCH_HINT)
+  grid = checks.array(grid, "grid", kind="floating", torch_hint=_TORCH_HINT)
+  if x.ndim not in (4, 5):
+    raise ValueError(f"input must have rank 4 ([N, C, H, W]) or 5 ([N, C, D, H, W]) as in "
+                     f"PyTorch, got shape {tuple(x.shape)}")
+  if grid.ndim != x.ndim:
+    raise ValueError(f"grid must have the rank of input ({x.ndim}), [N, *S_out, {x.ndim - 2}], "
+                     f"got shape {tuple(grid.shape)} for input of shape {tuple(x.shape)}")
+  if x.ndim == 5 and isinstance(mode, str) and mode.lower() == "bicubic":
+    raise ValueError(f"mode='bicubic' needs a 4-D input as in PyTorch, got shape "
+                     f"{tuple(x.shape)}; jaxup.grid_sample samples 3-D volumes bicubically")
+  if x.shape[0] != grid.shape[0] or grid.shape[-1] != x.ndim - 2:
+    raise ValueError(f"grid must have shape [{x.shape[0]}, *S_out, {x.ndim - 2}] for input of "
+                     f"shape {tuple(x.shape)}, got shape {tuple(grid.shape)}")
+  align_corners = False if align_corners is None else align_corners
+  return _grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners,
+                      layout=porting.channels_first_layout(x.ndim - 2))
+
+
+def affine_grid(theta: ArrayLike, size: Sequence[int],
+                align_corners: Optional[bool] = None) -> jax.Array:
+  """``torch.nn.functional.affine_grid`` over :func:`jaxup.affine_grid`: ``theta`` ``[N, 2,
+  3]`` and ``size`` ``(N, C, H, W)`` give the grid ``[N, H, W, 2]`` (``[N, 3, 4]`` and
+  ``(N, C, D, H, W)`` give ``[N, D, H, W, 3]``); ``align_corners=None`` is ``False``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> theta = jnp.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    >>> affine_grid(theta, (1, 1, 1, 2))[0, 0, :, 0].tolist()
+    [-0.5, 0.5]
+  """
+  theta = checks.array(theta, "theta", kind="floating", torch_hint=_TORCH_HINT)
+  if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) not in (4, 5):
+    raise ValueError(f"size must be (N, C, H, W) or (N, C, D, H, W) as in PyTorch, got "
+                     f"{checks.describe(size)}")
+  align_corners = False if align_corners is None else align_corners
+  return _affine_grid(theta, tuple(size), align_corners=align_corners)

@@ -235,3 +235,46 @@ def test_errors():
     jaxup.affine_grid(jnp.zeros((1, 2, 3)), (2, 1, 4, 4))
   with pytest.raises(ValueError, match="size must be a positive int, got 0"):
     jaxup.affine_grid(jnp.zeros((1, 2, 3)), (0, 4))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_low_precision_reflection_folds_in_float32(dtype):
+  # u = (3 + 1) / 2 * 11 = 22 reflects about 0 and 11 to 0; folded in float16 it read x[11].
+  x = jnp.arange(12.0, dtype=dtype).reshape(1, 1, 12, 1)
+  grid = jnp.array([[[[0.0, 3.0]]]], dtype)
+  y = jaxup.grid_sample(x, grid, padding_mode="reflection", align_corners=True, layout="NCHW")
+  assert y.dtype == dtype
+  assert float(y[0, 0, 0, 0]) == 0.0
+  torch = pytest.importorskip("torch")
+  expected = torch.nn.functional.grid_sample(
+      torch.arange(12.0).reshape(1, 1, 12, 1).half(), torch.tensor([[[[0.0, 3.0]]]]).half(),
+      padding_mode="reflection", align_corners=True)
+  assert float(expected) == 0.0
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_nan_coordinate_reads_zero_padding_in_nearest(align_corners):
+  x = jnp.arange(1.0, 5.0).reshape(1, 2, 2, 1)
+  for point in ([jnp.nan, 0.0], [0.0, jnp.nan]):
+    y = jaxup.grid_sample(x, jnp.array([[[point]]]), mode="nearest",
+                          align_corners=align_corners)
+    assert float(y[0, 0, 0, 0]) == 0.0
+  # border and reflection clamp a NaN coordinate to 0, as PyTorch's CPU kernels do.
+  y = jaxup.grid_sample(x, jnp.array([[[[jnp.nan, -1.0]]]]), padding_mode="border",
+                        align_corners=True)
+  assert float(y[0, 0, 0, 0]) == 1.0
+
+
+def test_nan_coordinates_match_torch():
+  torch = pytest.importorskip("torch")
+  x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
+  for point in ([np.nan, 0.0], [0.25, np.nan], [np.nan, np.nan]):
+    grid = np.array([[[point]]])
+    for mode, padding, align in itertools.product(("nearest", "bilinear", "bicubic"), PADDINGS,
+                                                  (False, True)):
+      expected = torch.nn.functional.grid_sample(
+          torch.tensor(x), torch.tensor(grid), mode=mode, padding_mode=padding,
+          align_corners=align).numpy()
+      got = jaxup.grid_sample(jnp.asarray(x), jnp.asarray(grid), mode=mode,
+                              padding_mode=padding, align_corners=align, layout="NCHW")
+      np.testing.assert_allclose(np.asarray(got), expected, err_msg=f"{point} {mode} {padding}")

@@ -117,3 +117,10 @@ def test_equinox_oihw():
   x, expected = _x_and_expected(jnp.transpose(weight, (2, 3, 1, 0)), 2)
   y = jaxup.pixel_shuffle(conv(jnp.moveaxis(x[0], -1, 0)), 2, layout="CHW")
   np.testing.assert_allclose(jnp.moveaxis(y, 0, -1), expected[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [None, 3, "3x3"])
+def test_shape_must_be_a_sequence(shape):
+  with pytest.raises(TypeError, match=r"shape must be a sequence of ints, a convolution "
+                                       r"kernel's shape"):
+    jaxup.icnr(2)(jax.random.key(0), shape)

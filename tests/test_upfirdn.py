@@ -223,3 +223,43 @@ def test_errors():
     jaxup.blur_pool(x, padding_mode="circular")
   with pytest.raises(ValueError, match="padding_mode='reflect' needs each padded spatial size"):
     jaxup.blur_pool(jnp.zeros((1, 2, 2, 1)), filter=[1.0, 4.0, 6.0, 4.0, 1.0])
+
+
+@pytest.mark.parametrize("up,down,taps,size", [(1, 1, 3, 7), (2, 1, 4, 7), (3, 2, 5, 8),
+                                               (2, 3, 3, 9), (1, 2, 4, 10), (4, 1, 2, 5)])
+def test_equals_scipy_upfirdn_with_the_documented_padding(up, down, taps, size):
+  signal = pytest.importorskip("scipy.signal")
+  rng = np.random.default_rng(taps * size)
+  x, h = rng.standard_normal(size), rng.standard_normal(taps)
+  # The docstring's rule: scipy.signal.upfirdn(h, x, up, down) is padding [(K - 1, K - up)].
+  got = jaxup.upfirdn(jnp.asarray(x)[None, :, None], jnp.asarray(h), up=up, down=down,
+                      padding=[(taps - 1, taps - up)])[0, :, 0]
+  np.testing.assert_allclose(np.asarray(got), signal.upfirdn(h, x, up, down), rtol=1e-12,
+                             atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [[1.0, np.nan, 1.0], [1.0, np.inf], [-np.inf, 2.0]])
+@pytest.mark.parametrize("fn", ["upfirdn", "blur_upsample", "blur_pool"])
+def test_non_finite_filter_is_refused(fn, bad):
+  x = jnp.ones((1, 8, 1))
+  call = (lambda: jaxup.upfirdn(x, jnp.asarray(bad), up=2)) if fn == "upfirdn" else (
+      lambda: getattr(jaxup, fn)(x, 2, filter=bad))
+  with pytest.raises(ValueError, match=r"filter must have finite taps .*got \["):
+    call()
+
+
+@pytest.mark.parametrize("fn", ["blur_upsample", "blur_pool"])
+def test_zero_sum_filter_is_refused_where_it_is_normalised(fn):
+  x = jnp.ones((1, 8, 8, 1))
+  with pytest.raises(ValueError, match=r"filter must have a non-zero sum: it is normalised to "
+                                       r"sum 1 .*got \[1.0, -1.0\] with sum 0"):
+    getattr(jaxup, fn)(x, 2, filter=[1.0, -1.0])
+  # upfirdn does not normalise: a zero-sum (high-pass) filter is an ordinary filter there.
+  y = jaxup.upfirdn(jnp.arange(4.0)[None, :, None], jnp.array([1.0, -1.0]))
+  np.testing.assert_allclose(np.asarray(y)[0, :, 0], [1.0, 1.0, 1.0])
+
+
+def test_traced_filter_is_not_checked():
+  # A filter passed through jit is a tracer with no values to read: no error at trace time.
+  y = jax.jit(lambda f: jaxup.upfirdn(jnp.ones((1, 4, 1)), f))(jnp.array([1.0, jnp.nan]))
+  assert np.isnan(np.asarray(y)).all()

@@ -60,16 +60,19 @@ def _reflect(c: jax.Array, twice_low: int, twice_high: int) -> jax.Array:
 
 
 def _pad_coordinate(c: jax.Array, size: int, padding_mode: str, align_corners: bool):
-  """PyTorch's ``compute_coordinates``: the coordinate after border clamping or reflection."""
-  if padding_mode == "border":
-    return jnp.clip(c, 0, size - 1)
+  """PyTorch's ``compute_coordinates``: the coordinate after border clamping or reflection.
+
+  A coordinate that ends NaN there (a NaN in the grid, or an infinite one reflected) clamps
+  to 0, as PyTorch's CPU kernels clamp it."""
+  if padding_mode == "zeros":
+    return c
   if padding_mode == "reflection":
     if align_corners:
       c = _reflect(c, 0, 2 * (size - 1))
     else:
       c = _reflect(c, -1, 2 * size - 1)
-    return jnp.clip(c, 0, size - 1)
-  return c
+  c = jnp.clip(c, 0, size - 1)
+  return jnp.where(jnp.isnan(c), 0, c)
 
 
 def _cubic_weights(t: jax.Array) -> list[jax.Array]:
@@ -118,7 +121,9 @@ def _axis_taps(g, size, mode, padding_mode, align_corners, convention):
     return taps
   c = _pad_coordinate(c, size, padding_mode, align_corners)
   if mode == "nearest":
-    return [(_index(jnp.round(c), size), None)]
+    # A NaN coordinate (left NaN only by zeros padding) reads outside, as in PyTorch: a cast
+    # to int would turn it into index 0.
+    return [(jnp.where(jnp.isnan(c), -1, _index(jnp.round(c), size)), None)]
   base = jnp.floor(c)
   t = c - base
   i = _index(base, size)
@@ -233,7 +238,12 @@ def grid_sample(
   if xt.size == 0 or grid.size == 0:  # nothing to read, or nothing to write
     y = jnp.zeros((xt.shape[0], math.prod(out_sizes), xt.shape[-1]), dtype)
   else:
-    y = _sample(xt, grid.astype(dtype), sizes, mode, padding_mode, align_corners, convention)
+    # float16 and bfloat16 cannot hold the coordinates (11 bits fold 3.0 * 5.5 = 16.5 into 16)
+    # nor sum the taps closely: computed in float32 and rounded once, as PyTorch's kernels
+    # compute them in their float32 "opmath" type.
+    work = jnp.promote_types(dtype, jnp.float32)
+    y = _sample(xt.astype(work), grid.astype(work), sizes, mode, padding_mode, align_corners,
+                convention).astype(dtype)
   y = y.reshape((xt.shape[0], *out_sizes, xt.shape[-1]))
   if parsed.channel_axis is None:
     y = y[..., 0]

@@ -6,8 +6,8 @@ sub-kernel. Initialised independently, the phases disagree and the output starts
 checkerboard pattern. ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel
 convolution: A note on sub-pixel convolution, resize convolution and convolution resize",
 arXiv:1707.02937) draws one kernel with ``C`` output channels and copies it to every phase, so
-that at initialisation the pair computes exactly nearest-neighbour upsampling of a plain
-convolution's output. Training then moves the phases apart only where that helps.
+that at initialisation the pair computes nearest-neighbour upsampling of a plain
+convolution's output (to float rounding). Training then moves the phases apart only where that helps.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def icnr(
 
   the two channel orders of :func:`jaxup.pixel_shuffle`. Then
   ``pixel_shuffle(conv(x, W), factor, order=order)`` equals
-  ``upsample_nearest(conv(x, w), factor)`` exactly (Aitken et al. 2017): the sub-pixel
-  convolution starts free of checkerboard artefacts.
+  ``upsample_nearest(conv(x, w), factor)`` (Aitken et al. 2017) up to float rounding (every
+  phase has the same weights, but the wider convolution may sum in another order): the
+  sub-pixel convolution starts free of checkerboard artefacts.
 
   The default ``initializer`` is LeCun normal,
   ``jax.nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=in_axis,
@@ -123,6 +124,10 @@ def icnr(
         1.0, "fan_in", "truncated_normal", in_axis=in_axis, out_axis=out_axis)
 
   def init(key: Any, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or (
+        getattr(shape, "ndim", 1) == 0):
+      raise TypeError(f"shape must be a sequence of ints, a convolution kernel's shape such as "
+                      f"(3, 3, 16, 64), got {checks.describe(shape)}")
     shape = tuple(checks.integer(s, "shape", minimum=0) for s in shape)
     ndim = len(shape)
     if ndim not in (3, 4, 5):

@@ -157,6 +157,11 @@ def max_pool(
   strides = windows if stride is None else checks.ints(stride, n_sp, "stride")
   dilations = checks.ints(dilation, n_sp, "dilation")
   sizes = spec.spatial_shape(x.shape)
+  for axis, size in zip(spec.spatial_axes, sizes):
+    if size == 0:
+      raise ValueError(
+          f"x must have non-empty spatial axes to pool, got shape {tuple(x.shape)} with axis "
+          f"{axis} ({spec.spec[axis]!r}) empty (layout {spec.spec!r}); a window needs an element")
   pads = geometry.resolve_padding(
       geometry.normalize_padding(padding, n_sp), sizes, windows, strides, dilations)
   outs, reach = _pool_geometry(sizes, windows, strides, pads, dilations, ceil_mode)

@@ -151,7 +151,8 @@ def upfirdn(
   (``torch_utils/ops/upfirdn2d.py``) with its reference implementation's semantics, for any
   number of spatial axes; StyleGAN2's ``padding=[px0, px1, py0, py1]`` is
   ``padding=((py0, py1), (px0, px1))`` here (axes in layout order), and ``up=[ux, uy]`` is
-  ``up=(uy, ux)``. It is also ``scipy.signal.upfirdn`` (1-D, ``padding=(0, K - 1)``).
+  ``up=(uy, ux)``. It is also ``scipy.signal.upfirdn(filter, x, up, down)`` (1-D, with
+  ``padding=[(K - 1, K - u)]``, the high side negative when ``u > K``).
 
   The output is computed polyphase: each output phase correlates ``x`` with a decimated
   sub-filter (a static slice of the filter) at the downsampling stride, so no inserted zero is
@@ -183,7 +184,8 @@ def upfirdn(
     TypeError: if ``x`` or ``filter`` is not a floating/real array, a factor or padding is not
       an int, ``gain`` not a number or ``flip_filter`` not a bool.
     ValueError: if a factor is not positive, the filter's rank is neither 1 nor the number of
-      spatial axes, a filter axis is empty, or an output size would be below 1.
+      spatial axes, a filter axis is empty, a concrete filter has a NaN or infinite tap (a
+      traced filter is not checked), or an output size would be below 1.
 
   Example:
     Upsampling by 2 with the filter ``[1, 1]`` repeats each sample (nearest upsampling):
@@ -198,7 +200,9 @@ def upfirdn(
   x = checks.array(x, "x", kind="floating")
   parsed = parse_layout(layout, x.ndim, require_channels=False)
   n = parsed.num_spatial
-  f = checks.array(filter, "filter", kind="real").astype(x.dtype)
+  f = checks.array(filter, "filter", kind="real")
+  check_filter_values(f, "filter")
+  f = f.astype(x.dtype)
   ups = checks.ints(up, n, "up")
   downs = checks.ints(down, n, "down")
   pads = normalize_padding(padding, n, allow_strings=False, allow_negative=True)
@@ -240,8 +244,28 @@ def _polyphase(x, f, axes, plans, gain):
   return _upfirdn_axes(x, lambda idx: f[idx], list(axes), list(plans))
 
 
+def check_filter_values(f: jax.Array, name: str, *, normalized: bool = False) -> None:
+  """Raises ``ValueError`` for a concrete filter with a NaN or infinite tap, or (``normalized``:
+  divided by its sum) a zero sum, each of which turns the whole output into NaN or inf.
+
+  A filter is a small static argument, so its values are known at trace time; a traced one
+  (a ``jit`` argument, or differentiated) has none to read and is left unchecked.
+  """
+  if isinstance(f, jax.core.Tracer):
+    return
+  values = np.asarray(f, np.float64)
+  shown = values.tolist() if values.size <= 16 else checks.describe(f)
+  if not np.all(np.isfinite(values)):
+    raise ValueError(f"{name} must have finite taps (a NaN or inf tap makes every output NaN "
+                     f"or inf), got {shown}")
+  if normalized and np.sum(values) == 0:
+    raise ValueError(f"{name} must have a non-zero sum: it is normalised to sum 1 (divided by "
+                     f"its sum), got {shown} with sum 0")
+
+
 def _binomial_filter(filter, n, name):
   f = checks.array(filter, name, kind="real")
+  check_filter_values(f, name, normalized=True)
   if f.ndim not in (1, n) or f.size == 0:
     raise ValueError(
         f"{name} must be 1-D (separable) or have one axis per spatial axis ({n}), got shape "
@@ -284,7 +308,8 @@ def blur_upsample(
 
   Raises:
     TypeError: if ``x`` is not floating point or ``factor`` is not an int.
-    ValueError: if a factor is not positive or the filter's rank is not 1 or ``n``.
+    ValueError: if a factor is not positive or the filter's rank is not 1 or ``n``, or a
+      concrete filter has a NaN or infinite tap or sums to 0 (a traced filter is not checked).
 
   Example:
     A constant signal stays constant away from the borders:
@@ -339,7 +364,8 @@ def blur_pool(
   Raises:
     TypeError: if ``x`` is not floating point or ``factor`` is not an int.
     ValueError: if a factor is not positive, ``padding_mode`` is unknown, the filter's rank is
-      not 1 or ``n``, or a reflect padding is not smaller than its axis.
+      not 1 or ``n``, a concrete filter has a NaN or infinite tap or sums to 0 (a traced
+      filter is not checked), or a reflect padding is not smaller than its axis.
 
   Example:
     >>> import jax.numpy as jnp
