@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxup._src import layers
-
-eqx = layers.import_framework("equinox", "equinox", "equinox")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
+
+eqx = layers.import_framework("equinox", "equinox", "equinox")
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 

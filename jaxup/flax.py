@@ -24,8 +24,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxup._src import layers
-
-nn = layers.import_framework("flax.linen", "flax", "flax")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
@@ -35,6 +33,8 @@ from jaxup._src.layers import PixelShuffle as PixelShuffle
 from jaxup._src.layers import PixelUnshuffle as PixelUnshuffle
 from jaxup._src.layers import Resize as Resize
 from jaxup._src.layers import UpsampleNearest as UpsampleNearest
+
+nn = layers.import_framework("flax.linen", "flax", "flax")
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 

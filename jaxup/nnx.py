@@ -18,8 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxup._src import layers
-
-nnx = layers.import_framework("flax.nnx", "nnx", "flax")
 from jaxup._src import porting
 from jaxup._src.layers import STATELESS_LAYERS
 from jaxup._src.layers import BedOfNails as BedOfNails
@@ -29,6 +27,8 @@ from jaxup._src.layers import PixelShuffle as PixelShuffle
 from jaxup._src.layers import PixelUnshuffle as PixelUnshuffle
 from jaxup._src.layers import Resize as Resize
 from jaxup._src.layers import UpsampleNearest as UpsampleNearest
+
+nnx = layers.import_framework("flax.nnx", "nnx", "flax")
 
 __all__ = ["Conv", "ConvTranspose", "UpsampleConv", "from_torch", "load_state_dict", *STATELESS_LAYERS]
 

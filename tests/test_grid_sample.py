@@ -122,7 +122,6 @@ def splat(y, grid, size, padding_mode, align_corners):
     u = (g + 1) / 2 * (s - 1) if align_corners else ((g + 1) * s - 1) / 2
     if padding_mode == "reflection":
       lo, hi = (0.0, s - 1.0) if align_corners else (-0.5, s - 0.5)
-      span = hi - lo
       while u < lo or u > hi:  # fold at the borders until inside
         u = 2 * lo - u if u < lo else 2 * hi - u
     if padding_mode != "zeros":

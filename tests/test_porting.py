@@ -11,7 +11,6 @@ import pytest
 
 import jaxup
 from jaxup._src import layers
-from tests.helpers import random
 
 torch = pytest.importorskip("torch")
 

@@ -20,7 +20,6 @@ import math
 from typing import Optional
 
 import jax
-import jax.numpy as jnp
 from jax import lax
 
 from jaxup._src import checks

@@ -107,7 +107,7 @@ def _upfirdn_axes(x, taps_of, axes, plans):
   def build(level, prefix):
     if level == len(axes):
       return phase_sum(prefix)
-    axis, (out, period, _, phases) = axes[level], plans[level]
+    axis, (_, period, _, phases) = axes[level], plans[level]
     parts = [build(level + 1, prefix + [p]) for p in phases]
     parts += [jnp.zeros_like(parts[0])] * (period - len(parts))
     if period == 1:
