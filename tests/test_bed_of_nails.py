@@ -61,7 +61,7 @@ def test_seed_table():
 
 def test_per_axis_factors_1d_and_3d():
   x = jnp.array([[[1], [2]]])  # NWC
-  assert bed_of_nails(x, 3)[0, :, 0].tolist() == [1, 0, 0, 2, 0, 0]
+  assert bed_of_nails(x, 3, layout="NWC")[0, :, 0].tolist() == [1, 0, 0, 2, 0, 0]
   x = jnp.array([[1, 2]])
   assert bed_of_nails(x, (2, 1), layout="HW").tolist() == [[1, 2], [0, 0]]
   v = jnp.arange(1, 9).reshape(1, 2, 2, 2, 1)
@@ -162,7 +162,7 @@ def test_layouts_agree():
   np.testing.assert_array_equal(jnp.transpose(nchw, (0, 2, 3, 1)), nhwc)
   hwc = jax.vmap(lambda v: bed_of_nails(v, (2, 3), layout="HWC"))(x)
   np.testing.assert_array_equal(hwc, nhwc)
-  np.testing.assert_array_equal(bed_of_nails(x[:, 0], 3), bed_of_nails(x[:, :1], (1, 3))[:, 0])
+  np.testing.assert_array_equal(bed_of_nails(x[:, 0], 3, layout="NWC"), bed_of_nails(x[:, :1], (1, 3))[:, 0])
   v = random((2, 3, 4, 5, 2))
   np.testing.assert_array_equal(bed_of_nails(v, (1, 2, 3))[:, 1], bed_of_nails(v[:, 1], (2, 3)))
 

@@ -139,7 +139,7 @@ def test_matches_torch_max_pool_with_indices(config):
                   config["dilation"], ceil_mode=config["ceil_mode"], return_indices=True)
   kwargs = {k: config[k] for k in ("stride", "padding", "dilation", "ceil_mode")}
   if config["channels_last"]:
-    values, indices = _pool(np.moveaxis(x, 1, -1), config["window"], **kwargs)
+    values, indices = _pool(np.moveaxis(x, 1, -1), config["window"], layout="N" + SPATIAL[nd][-nd:] + "C", **kwargs)
     values, indices = np.moveaxis(values, -1, 1), np.moveaxis(indices, -1, 1)
   else:
     values, indices = _pool(x, config["window"], layout="NC" + SPATIAL[nd][-nd:], **kwargs)
@@ -242,7 +242,7 @@ def test_converters_round_trip(layout, shape):
 def test_converters_number_the_whole_tensor():
   # [N=2, W=3, C=2]: every (b, x, c) triple, as a plane offset x, gets a distinct number.
   indices = jnp.broadcast_to(jnp.arange(3)[None, :, None], (2, 3, 2))
-  tf = jaxup.indices_to_tf(indices, 3, include_batch_in_index=True)
+  tf = jaxup.indices_to_tf(indices, 3, include_batch_in_index=True, layout="NWC")
   assert tf.ravel().tolist() == list(range(12))  # NWC row-major
   onnx = jaxup.indices_to_onnx(indices, 3)
   assert jnp.moveaxis(onnx, -1, 1).ravel().tolist() == list(range(12))  # NCW row-major
@@ -295,7 +295,7 @@ def test_layouts_agree():
 
 def test_one_and_three_spatial_axes_and_empty_batch():
   x = random((2, 9, 3), seed=11)
-  values, indices = jaxup.max_pool(x, 3, stride=2, return_indices=True)
+  values, indices = jaxup.max_pool(x, 3, stride=2, return_indices=True, layout="NWC")
   np.testing.assert_array_equal(values, jnp.take_along_axis(x, indices, axis=1))
   x3 = random((1, 4, 4, 4, 2), seed=12)
   values, indices = jaxup.max_pool(x3, 2, return_indices=True)

@@ -45,7 +45,7 @@ def test_seed_table_k_nearest_neighbours():
 
 def test_per_axis_factors_1d_and_3d():
   x = jnp.array([[[1], [2], [3]]])  # NWC, W = 3
-  assert upsample_nearest(x, 3)[0, :, 0].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+  assert upsample_nearest(x, 3, layout="NWC")[0, :, 0].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
   x = jnp.array([[1, 2]])  # HW = (1, 2)
   assert upsample_nearest(x, (3, 1), layout="HW").tolist() == [[1, 2], [1, 2], [1, 2]]
   v = jnp.arange(8).reshape(1, 2, 2, 2, 1)  # NDHWC
@@ -165,7 +165,7 @@ def test_layouts_agree():
   np.testing.assert_array_equal(hwc, nhwc)
   # 1-D NWC is 2-D with a height of one and factor 1 along it.
   np.testing.assert_array_equal(
-      upsample_nearest(x[:, 0], 3), upsample_nearest(x[:, :1], (1, 3))[:, 0])
+      upsample_nearest(x[:, 0], 3, layout="NWC"), upsample_nearest(x[:, :1], (1, 3))[:, 0])
   # 3-D NDHWC with a depth factor of 1 acts on each depth slice like 2-D NHWC.
   v = random((2, 3, 4, 5, 2))
   np.testing.assert_array_equal(
@@ -185,7 +185,7 @@ def test_dtype_kept_and_values_copied(dtype):
 
 def test_accepts_array_likes():
   assert upsample_nearest([[1, 2]], 2, layout="HW").tolist() == [[1, 1, 2, 2], [1, 1, 2, 2]]
-  assert upsample_nearest(np.ones((1, 2, 1)), np.int64(2)).shape == (1, 4, 1)
+  assert upsample_nearest(np.ones((1, 2, 1)), np.int64(2), layout="NWC").shape == (1, 4, 1)
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -92,8 +92,8 @@ def test_two_channel_tables():
 
 def test_1d_and_3d_tables():
   x = jnp.array([[[10, 11, 12, 13], [20, 21, 22, 23]]])  # NWC, W = 2, 4 channels, factor 2
-  assert pixel_shuffle(x, 2)[0].tolist() == [[10, 12], [11, 13], [20, 22], [21, 23]]
-  assert pixel_shuffle(x, 2, order="DCR")[0].tolist() == [[10, 11], [12, 13], [20, 21], [22, 23]]
+  assert pixel_shuffle(x, 2, layout="NWC")[0].tolist() == [[10, 12], [11, 13], [20, 22], [21, 23]]
+  assert pixel_shuffle(x, 2, order="DCR", layout="NWC")[0].tolist() == [[10, 11], [12, 13], [20, 21], [22, 23]]
   v = jnp.arange(8).reshape(1, 1, 1, 1, 8)  # NDHWC, one voxel of 8 channels, factor 2
   y = pixel_shuffle(v, 2)
   assert y.shape == (1, 2, 2, 2, 1)

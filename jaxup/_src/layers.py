@@ -69,7 +69,7 @@ def padded_conv(x: jax.Array, kernel: jax.Array, *, stride, padding, dilation, g
     return conv(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
                 layout=layout, precision=precision)
   x = checks.array(x, "x")
-  lay = parse_layout(layout, x.ndim)
+  lay = parse_layout(layout, x.ndim, num_spatial=(kernel.ndim - 2,))
   n = lay.num_spatial
   strides = checks.ints(stride, n, "stride")
   dilations = checks.ints(dilation, n, "dilation")
