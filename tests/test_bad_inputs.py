@@ -715,12 +715,14 @@ _LAYOUT_ARRAY = {name: next(iter(inspect.signature(e.fn).parameters))
 @pytest.mark.parametrize("name", sorted(_LAYOUT_ARRAY))
 def test_rank_3_without_layout_is_refused_naming_both_readings(name):
   """A rank-3 array is a batch of 1-D signals (NWC) or one image (HWC): without layout= the
-  call must not pick one. A convolution's 2-D kernel (a grid of 2-D points) leaves only the
-  image reading, which the message names."""
+  call must not pick one. A convolution's 2-D kernel, a grid of 2-D points or a per-axis
+  tuple of two sizes leaves only the image reading, which the message names."""
   entry = ENTRIES[name]
   array = _LAYOUT_ARRAY[name]
   kwargs = dict(entry.valid, **{array: np.asarray(entry.valid[array])[0]})
-  if name in ("conv", "conv_transpose", "upsample_conv", "grid_sample"):
+  if name in ("conv", "conv_transpose", "upsample_conv", "grid_sample", "resize",
+              "scale_and_translate", "indices_from_tf", "indices_to_tf", "indices_from_onnx",
+              "indices_to_onnx"):
     pattern = r'layout must be given .* rank 3 .*: pass layout="HWC" for one image'
   else:
     pattern = (r'layout must be given for an input of rank 3, which reads two ways: '

@@ -1,4 +1,4 @@
-"""max_pool and the index converters: the seed's table, PyTorch / ONNX / TensorFlow index
+"""max_pool and the index converters: the worked example, PyTorch / ONNX / TensorFlow index
 conventions, gradients, transformations and errors."""
 
 import functools
@@ -14,8 +14,8 @@ from jax.test_util import check_grads
 import jaxup
 from tests.helpers import assert_jit_eager_vmap, random
 
-# The seed's 4x4: every 2x2 window has maximum 4, at (1, 1), (0, 2), (2, 1) and (3, 2).
-SEED = np.array([[1, 2, 4, 1],
+# The worked 4x4: every 2x2 window has maximum 4, at (1, 1), (0, 2), (2, 1) and (3, 2).
+WORKED = np.array([[1, 2, 4, 1],
                  [3, 4, 2, 3],
                  [1, 4, 3, 2],
                  [2, 3, 4, 1]])
@@ -29,14 +29,14 @@ def _pool(x, window, **kwargs):
 # Hand-computed expectations.
 
 
-def test_seed_table():
-  values, indices = jaxup.max_pool(SEED, 2, return_indices=True, layout="HW")
+def test_worked_example():
+  values, indices = jaxup.max_pool(WORKED, 2, return_indices=True, layout="HW")
   assert values.tolist() == [[4, 4], [4, 4]]
   assert indices.tolist() == [[5, 2], [9, 14]]
-  assert values.dtype == SEED.dtype and indices.dtype == jnp.int32
-  batched = jaxup.max_pool(SEED[None, :, :, None], 2, return_indices=True)  # NHWC
+  assert values.dtype == WORKED.dtype and indices.dtype == jnp.int32
+  batched = jaxup.max_pool(WORKED[None, :, :, None], 2, return_indices=True)  # NHWC
   assert [a[0, :, :, 0].tolist() for a in batched] == [[[4, 4], [4, 4]], [[5, 2], [9, 14]]]
-  assert jaxup.max_pool(SEED, 2, layout="HW").tolist() == [[4, 4], [4, 4]]
+  assert jaxup.max_pool(WORKED, 2, layout="HW").tolist() == [[4, 4], [4, 4]]
 
 
 def test_ties_go_to_the_first_position_in_window_order():
@@ -244,7 +244,7 @@ def test_converters_number_the_whole_tensor():
   indices = jnp.broadcast_to(jnp.arange(3)[None, :, None], (2, 3, 2))
   tf = jaxup.indices_to_tf(indices, 3, include_batch_in_index=True, layout="NWC")
   assert tf.ravel().tolist() == list(range(12))  # NWC row-major
-  onnx = jaxup.indices_to_onnx(indices, 3)
+  onnx = jaxup.indices_to_onnx(indices, 3, layout="NWC")
   assert jnp.moveaxis(onnx, -1, 1).ravel().tolist() == list(range(12))  # NCW row-major
 
 
@@ -337,11 +337,11 @@ def test_errors(kwargs, error, match):
 def test_errors_on_windows_of_only_padding_and_bad_dtypes():
   # PyTorch accepts this (pad 1 <= 3 // 2) and returns -inf with index 1, outside the input.
   with pytest.raises(ValueError, match=r"some window sees only padding"):
-    jaxup.max_pool(jnp.zeros((1, 1, 1)), 2, dilation=2, padding=1)
+    jaxup.max_pool(jnp.zeros((1, 1, 1)), 2, dilation=2, padding=1, layout="NWC")
   with pytest.raises(TypeError, match=r"x must have a real dtype \(floating point or integer\), got dtype bool"):
-    jaxup.max_pool(jnp.zeros((1, 4, 1), bool), 2)
+    jaxup.max_pool(jnp.zeros((1, 4, 1), bool), 2, layout="NWC")
   with pytest.raises(TypeError, match=r"x must be real, got a complex array \(dtype complex64\)"):
-    jaxup.max_pool(jnp.zeros((1, 4, 1), jnp.complex64), 2)
+    jaxup.max_pool(jnp.zeros((1, 4, 1), jnp.complex64), 2, layout="NWC")
 
 
 def test_converter_errors():
@@ -351,11 +351,11 @@ def test_converter_errors():
   with pytest.raises(TypeError, match=r"include_batch_in_index must be a bool .* got 'yes'"):
     jaxup.indices_to_tf(indices, 6, include_batch_in_index="yes")
   with pytest.raises(ValueError, match=r"dtype=int8 cannot hold indices up to 191"):
-    jaxup.indices_to_onnx(indices, 24, dtype=jnp.int8)
+    jaxup.indices_to_onnx(indices, 24, dtype=jnp.int8, layout="NWC")
   with pytest.raises(TypeError, match=r"indices must have an integer dtype, got dtype float32"):
     jaxup.indices_from_tf(indices.astype(jnp.float32), 6)
   with pytest.raises(ValueError, match=r"input_size must be .* got \(6, 6\) of length 2"):
-    jaxup.indices_to_tf(indices, (6, 6))
+    jaxup.indices_to_tf(indices, (6, 6), layout="NWC")
 
 
 @pytest.mark.parametrize("name", ["max_pool", "indices_to_tf", "indices_from_tf",

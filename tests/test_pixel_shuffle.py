@@ -9,7 +9,7 @@ from jax.test_util import check_grads
 
 from jaxup import pixel_shuffle, pixel_unshuffle
 from jaxup import testing
-from tests.helpers import assert_jit_eager_vmap, random
+from tests.helpers import assert_jit_eager_vmap, grid_size, random
 
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
 _STATIC = ("factor", "order", "layout")
@@ -115,7 +115,7 @@ def test_factor_one_is_identity_and_zero_size():
 
 def test_matches_reshape_transpose_reference_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [_random_config(rng) for _ in range(24)]
+  configs = [_random_config(rng) for _ in range(grid_size(24))]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     factor = factors[0] if len(set(factors)) == 1 else factors
@@ -229,7 +229,7 @@ def test_layouts_agree():
     hwc = jax.vmap(lambda v: shuffle_jit(v, (2, 3), order=order, layout="HWC"))(x)
     np.testing.assert_array_equal(hwc, nhwc)
     # 1-D NWC is 2-D with height one and factor 1 along it.
-    np.testing.assert_array_equal(shuffle_jit(x[:, 0], 3, order=order),
+    np.testing.assert_array_equal(shuffle_jit(x[:, 0], 3, order=order, layout="NWC"),
                                   shuffle_jit(x[:, :1], (1, 3), order=order)[:, 0])
     # 3-D NDHWC with depth factor 1 is 2-D NHWC per depth slice.
     v = random((2, 3, 2, 2, 12))

@@ -130,6 +130,17 @@ def _rank_3_default(name: str, require_batch: bool,
       "under jax.vmap), got None")
 
 
+def spatial_ranks(layout: Optional[str], ndim: int, *per_axis) -> Optional[tuple[int, ...]]:
+  """The ``num_spatial`` for :func:`parse_layout` that per-axis options imply: where
+  ``layout`` is ``None`` at rank 3, a tuple or list among ``per_axis`` (a window, a factor, a
+  size per spatial axis) says how many spatial axes there are; otherwise ``None`` (no
+  constraint, the layout string decides)."""
+  if layout is not None or ndim != 3:
+    return None
+  lengths = {len(v) for v in per_axis if isinstance(v, (tuple, list))}
+  return tuple(lengths) if len(lengths) == 1 else None
+
+
 def parse_layout(
     layout: Optional[str],
     ndim: int,
