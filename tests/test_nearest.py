@@ -1,4 +1,4 @@
-"""Tests for upsample_nearest: the seed table, np.repeat / PyTorch / jax.image references,
+"""Tests for upsample_nearest: the worked example, np.repeat / PyTorch / jax.image references,
 the sum-pooling adjoint, and the jit / vmap / layout / dtype properties."""
 
 import jax
@@ -10,7 +10,7 @@ from jax.test_util import check_grads
 
 from jaxup import upsample_nearest
 from jaxup import testing
-from tests.helpers import (assert_jit_eager_vmap, random, random_factor_config,
+from tests.helpers import (assert_jit_eager_vmap, grid_size, random, random_factor_config,
                            spatial_axes)
 
 # Layouts by number of spatial axes; the spatial letters are the axes np.repeat acts on.
@@ -32,7 +32,7 @@ def _repeat_reference(x, factors, layout):
 
 # -- hand-computed expectations ------------------------------------------------------------
 
-def test_seed_table_k_nearest_neighbours():
+def test_worked_example_k_nearest_neighbours():
   x = jnp.array([[1, 2], [3, 4]], jnp.int32)
   expected = [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
   y = upsample_nearest(x, 2, layout="HW")
@@ -66,7 +66,7 @@ def test_factor_one_is_identity_and_zero_size_stays_empty():
 
 def test_matches_np_repeat_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [random_factor_config(rng) for _ in range(40)]
+  configs = [random_factor_config(rng) for _ in range(grid_size(40))]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     # Scalar factor when the factors agree, to cover both spellings.
