@@ -170,7 +170,8 @@ def batch_cases():
           x, f, up=(1, 2), padding=1, layout="NCHW"), (x2_nchw, _random((3, 2), f64, 19)),
        (0, None), 0),
       ("blur_upsample", lambda x: jaxup.blur_upsample(x, 2), (x2,), (0,), 0),
-      ("blur_upsample 1-D", lambda x: jaxup.blur_upsample(x, 3, filter=(1.0, 2.0, 1.0)),
+      ("blur_upsample 1-D", lambda x: jaxup.blur_upsample(x, 3, filter=(1.0, 2.0, 1.0),
+                                                         layout="NWC"),
        (x1,), (0,), 0),
       ("blur_pool reflect", lambda x: jaxup.blur_pool(x, 2), (x2,), (0,), 0),
       ("blur_pool replicate 3-D", lambda x: jaxup.blur_pool(
@@ -317,41 +318,42 @@ def halo_cases():
   k1dw = _random((3, 1, 8), f64, 35)
 
   def pool_unpool(v):
-    values, indices = jaxup.max_pool(v, 2, return_indices=True)
-    return jaxup.max_unpool(values, indices, 2)
+    values, indices = jaxup.max_pool(v, 2, return_indices=True, layout="NWC")
+    return jaxup.max_unpool(values, indices, 2, layout="NWC")
 
   def pool_indices(v):
-    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True)
+    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True,
+                                     layout="NWC")
     return values * indices.astype(v.dtype)  # the indices reach the output (and its sharding)
 
   one_d = {
-      "conv k3": lambda v: jaxup.conv(v, k1[3], padding=1),
-      "conv k3 stride 2": lambda v: jaxup.conv(v, k1[3], stride=2, padding=1),
-      "conv k2 stride 2": lambda v: jaxup.conv(v, k1[2], stride=2),
-      "conv depthwise": lambda v: jaxup.conv(v, k1dw, padding=1, groups=8),
+      "conv k3": lambda v: jaxup.conv(v, k1[3], padding=1, layout="NWC"),
+      "conv k3 stride 2": lambda v: jaxup.conv(v, k1[3], stride=2, padding=1, layout="NWC"),
+      "conv k2 stride 2": lambda v: jaxup.conv(v, k1[2], stride=2, layout="NWC"),
+      "conv depthwise": lambda v: jaxup.conv(v, k1dw, padding=1, groups=8, layout="NWC"),
       "conv_transpose k3 s2 p1 op1": lambda v: jaxup.conv_transpose(
-          v, k1[3], stride=2, padding=1, output_padding=1),
+          v, k1[3], stride=2, padding=1, output_padding=1, layout="NWC"),
       "conv_transpose k3 s2 p1 op1 xla": lambda v: jaxup.conv_transpose(
-          v, k1[3], stride=2, padding=1, output_padding=1, lowering="xla"),
-      "conv_transpose k4 s2 p1": lambda v: jaxup.conv_transpose(v, k1[4], stride=2, padding=1),
-      "conv_transpose k2 s2": lambda v: jaxup.conv_transpose(v, k1[2], stride=2),
+          v, k1[3], stride=2, padding=1, output_padding=1, lowering="xla", layout="NWC"),
+      "conv_transpose k4 s2 p1": lambda v: jaxup.conv_transpose(v, k1[4], stride=2, padding=1, layout="NWC"),
+      "conv_transpose k2 s2": lambda v: jaxup.conv_transpose(v, k1[2], stride=2, layout="NWC"),
       "conv_transpose k3 s2 SAME": lambda v: jaxup.conv_transpose(
-          v, k1[3], stride=2, padding="SAME"),
+          v, k1[3], stride=2, padding="SAME", layout="NWC"),
       "upsample_conv 2x fused": lambda v: jaxup.upsample_conv(v, k1[3], 2, padding=1,
-                                                              fused=True),
-      "upsample_nearest": lambda v: jaxup.upsample_nearest(v, 2),
-      "bed_of_nails": lambda v: jaxup.bed_of_nails(v, 2),
-      "resize linear 2x": lambda v: jaxup.resize(v, 1024, method="linear"),
-      "resize cubic 2x": lambda v: jaxup.resize(v, 1024, method="cubic"),
-      "resize lanczos3 2x": lambda v: jaxup.resize(v, 1024, method="lanczos3"),
-      "resize linear 1.5x": lambda v: jaxup.resize(v, 768, method="linear"),
+                                                              fused=True, layout="NWC"),
+      "upsample_nearest": lambda v: jaxup.upsample_nearest(v, 2, layout="NWC"),
+      "bed_of_nails": lambda v: jaxup.bed_of_nails(v, 2, layout="NWC"),
+      "resize linear 2x": lambda v: jaxup.resize(v, 1024, method="linear", layout="NWC"),
+      "resize cubic 2x": lambda v: jaxup.resize(v, 1024, method="cubic", layout="NWC"),
+      "resize lanczos3 2x": lambda v: jaxup.resize(v, 1024, method="lanczos3", layout="NWC"),
+      "resize linear 1.5x": lambda v: jaxup.resize(v, 768, method="linear", layout="NWC"),
       "scale_and_translate 2x": lambda v: jaxup.scale_and_translate(
-          v, 1024, scale=2.0, translation=0.0, method="linear"),
-      "upfirdn up 2": lambda v: jaxup.upfirdn(v, jnp.arange(1.0, 5.0), up=2, padding=((2, 1),)),
-      "blur_upsample 2x": lambda v: jaxup.blur_upsample(v, 2),
-      "blur_pool reflect": lambda v: jaxup.blur_pool(v, 2),
-      "pixel_shuffle": lambda v: jaxup.pixel_shuffle(v[..., :2].repeat(2, -1), 2),
-      "pixel_unshuffle": lambda v: jaxup.pixel_unshuffle(v, 2),
+          v, 1024, scale=2.0, translation=0.0, method="linear", layout="NWC"),
+      "upfirdn up 2": lambda v: jaxup.upfirdn(v, jnp.arange(1.0, 5.0), up=2, padding=((2, 1),), layout="NWC"),
+      "blur_upsample 2x": lambda v: jaxup.blur_upsample(v, 2, layout="NWC"),
+      "blur_pool reflect": lambda v: jaxup.blur_pool(v, 2, layout="NWC"),
+      "pixel_shuffle": lambda v: jaxup.pixel_shuffle(v[..., :2].repeat(2, -1), 2, layout="NWC"),
+      "pixel_unshuffle": lambda v: jaxup.pixel_unshuffle(v, 2, layout="NWC"),
       "max_pool with indices": pool_indices,
       "max_pool -> max_unpool": pool_unpool,
   }
@@ -415,27 +417,27 @@ def exception_cases():
   k3 = _random((3, 3, 3), f64, 61)
 
   def overlapping_unpool(v):
-    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True)
-    return jaxup.max_unpool(values, indices, 3, stride=2, padding=1, output_size=64)
+    values, indices = jaxup.max_pool(v, 3, stride=2, padding=1, return_indices=True, layout="NWC")
+    return jaxup.max_unpool(values, indices, 3, stride=2, padding=1, output_size=64, layout="NWC")
 
   grid = jnp.linspace(-1.0, 1.0, 64 * 1).reshape(1, 64, 1)
   spec = P(None, "d")
   return [
       ("uneven output, conv_transpose k3 s2 p1 (63 positions)", _with_grad(
-          lambda v: jaxup.conv_transpose(v[:, :32], k3, stride=2, padding=1)), x1, "8", spec),
+          lambda v: jaxup.conv_transpose(v[:, :32], k3, stride=2, padding=1, layout="NWC")), x1, "8", spec),
       ("resize linear antialias 1/4 (shrinking resizes gather)", _with_grad(
-          lambda v: jaxup.resize(v, 16, method="linear", antialias=True)), x1, "8", spec),
-      ("resize area 1/2", _with_grad(lambda v: jaxup.resize(v, 32, method="area")), x1, "8",
+          lambda v: jaxup.resize(v, 16, method="linear", antialias=True, layout="NWC")), x1, "8", spec),
+      ("resize area 1/2", _with_grad(lambda v: jaxup.resize(v, 32, method="area", layout="NWC")), x1, "8",
        spec),
       ("resize linear align_corners", _with_grad(
-          lambda v: jaxup.resize(v, 128, method="linear", align_corners=True)), x1, "8", spec),
+          lambda v: jaxup.resize(v, 128, method="linear", align_corners=True, layout="NWC")), x1, "8", spec),
       ("max_pool -> overlapping max_unpool", _with_grad(overlapping_unpool), x1, "8", spec),
       ("grid_sample with a local grid", _with_grad(
-          lambda v: jaxup.grid_sample(v, grid * 0.9)), x1, "8", spec),
+          lambda v: jaxup.grid_sample(v, grid * 0.9, layout="NWC")), x1, "8", spec),
       ("shards smaller than the halo, resize cubic 2x of 8 positions", _with_grad(
-          lambda v: jaxup.resize(v[:, ::8], 16, method="cubic")), x1, "8", spec),
+          lambda v: jaxup.resize(v[:, ::8], 16, method="cubic", layout="NWC")), x1, "8", spec),
       ("shards smaller than the halo, conv k5 of 1 position per device", _with_grad(
-          lambda v: jaxup.conv(v[:, ::8], _random((5, 3, 3), f64, 62), padding=2)),
+          lambda v: jaxup.conv(v[:, ::8], _random((5, 3, 3), f64, 62), padding=2, layout="NWC")),
        x1, "8", spec),
   ]
 

@@ -165,7 +165,13 @@ def _conv_args(transpose: bool) -> dict[str, list[Bad]]:
 _CONV_EXTRA = [
     (dict(kernel=np.ones((3, 3, 2))), ValueError, r"kernel has rank 3"),
     (dict(x=np.ones((4, 2))), ValueError, r"layout must be a layout string .* rank 2 .* got None"),
-    (dict(x=np.ones((4, 4, 2))), ValueError, r"kernel has rank 4 .* expected rank 3"),
+    # Rank 3 with a 2-D kernel: one image, which needs layout="HWC" (None would read NWC).
+    (dict(x=np.ones((4, 4, 2))), ValueError, r"layout must be given for an input of rank 3 "
+     r"with 2 spatial axes: pass layout=\"HWC\" for one image"),
+    (dict(x=np.ones((1, 4, 2)), kernel=np.ones((3, 3, 2, 2, 2))), ValueError,
+     r"layout must be given for an input of rank 3, which reads two ways"),
+    (dict(x=np.ones((1, 4, 2)), kernel=np.ones((3, 3, 2, 2, 2)), layout="NWC"), ValueError,
+     r"kernel has rank 5 .* expected rank 3"),
     (dict(groups=3), ValueError, r"groups must divide the input channels \(2\), got 3"),
     (dict(groups=np.float64(1)), TypeError, r"groups must be an int, got np.float64\(1.0\)"),
 ]
@@ -696,6 +702,64 @@ def test_natural_values_are_accepted():
       pytest.fail(f"bfloat16 weight loaded as {kernel.dtype} {kernel.shape}")
     np.testing.assert_array_equal(
         kernel.astype(np.float32), weight.detach().float().numpy().transpose(2, 3, 1, 0))
+
+
+# ------------------------------------------------------------------ rank 3 reads two ways
+
+# The public callables whose first array is read through a layout, and that array's name.
+_LAYOUT_ARRAY = {name: next(iter(inspect.signature(e.fn).parameters))
+                 for name, e in ENTRIES.items()
+                 if "layout" in inspect.signature(e.fn).parameters and name != "parse_layout"}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUT_ARRAY))
+def test_rank_3_without_layout_is_refused_naming_both_readings(name):
+  """A rank-3 array is a batch of 1-D signals (NWC) or one image (HWC): without layout= the
+  call must not pick one. A convolution's 2-D kernel, a grid of 2-D points or a per-axis
+  tuple of two sizes leaves only the image reading, which the message names."""
+  entry = ENTRIES[name]
+  array = _LAYOUT_ARRAY[name]
+  kwargs = dict(entry.valid, **{array: np.asarray(entry.valid[array])[0]})
+  if name in ("conv", "conv_transpose", "upsample_conv", "grid_sample", "resize",
+              "scale_and_translate", "indices_from_tf", "indices_to_tf", "indices_from_onnx",
+              "indices_to_onnx"):
+    pattern = r'layout must be given .* rank 3 .*: pass layout="HWC" for one image'
+  else:
+    pattern = (r'layout must be given for an input of rank 3, which reads two ways: '
+               r'layout="NWC" for a batch of 1-D signals, layout="HWC" for one image')
+  with pytest.raises(ValueError, match=pattern):
+    entry.fn(**kwargs)
+  # layout="HWC" is the image reading: the same result as the batched call's first item.
+  if name not in ("indices_from_tf", "indices_to_tf", "indices_from_onnx", "indices_to_onnx",
+                  "max_unpool", "grid_sample"):
+    one = entry.fn(**kwargs, layout="HWC")
+    batched = entry.fn(**entry.valid)
+    np.testing.assert_allclose(np.asarray(jax.tree.leaves(one)[0]),
+                               np.asarray(jax.tree.leaves(batched)[0])[0], rtol=1e-12)
+
+
+def test_resize_under_vmap_names_layout():
+  images = jnp.ones((5, 4, 4, 3))
+  with pytest.raises(ValueError, match=r'layout="NWC" for a batch of 1-D signals, '
+                     r'layout="HWC" for one image'):
+    jax.vmap(lambda im: jaxup.resize(im, scale=2, method="linear"))(images)
+  out = jax.vmap(lambda im: jaxup.resize(im, scale=2, method="linear", layout="HWC"))(images)
+  assert out.shape == (5, 8, 8, 3)
+  assert jaxup.resize(images[:, 0], scale=2, method="linear", layout="NWC").shape == (5, 8, 3)
+
+
+def test_a_1d_convolution_kernel_reads_rank_3_as_nwc():
+  """Not ambiguous: a rank-3 kernel has one spatial axis, so rank 3 is a batch of signals."""
+  x, kernel = jnp.ones((2, 5, 3)), jnp.ones((3, 3, 4))
+  np.testing.assert_array_equal(jaxup.conv(x, kernel), jaxup.conv(x, kernel, layout="NWC"))
+  assert jaxup.conv_transpose(x, jnp.ones((3, 4, 3)), stride=2).shape == (2, 11, 4)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_layers_refuse_rank_3_without_layout(framework):
+  module = pytest.importorskip(f"jaxup.{framework}")
+  with pytest.raises(ValueError, match=r'layout="NWC" .* layout="HWC"'):
+    jax.vmap(module.Resize(scale=2, method="linear"))(jnp.ones((5, 4, 4, 3)))
 
 
 # ------------------------------------------------------------------ the matrix itself

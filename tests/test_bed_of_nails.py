@@ -1,4 +1,4 @@
-"""Tests for bed_of_nails: the seed table, strided-assignment and interior-padding references,
+"""Tests for bed_of_nails: the worked example, strided-assignment and interior-padding references,
 the strided-subsampling adjoint, and the jit / vmap / layout / dtype properties."""
 
 import jax
@@ -10,7 +10,7 @@ from jax.test_util import check_grads
 
 from jaxup import bed_of_nails, upsample_nearest
 from jaxup import testing
-from tests.helpers import (assert_jit_eager_vmap, random, random_factor_config,
+from tests.helpers import (assert_jit_eager_vmap, grid_size, random, random_factor_config,
                            spatial_axes)
 
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
@@ -49,7 +49,7 @@ def _interior_pad_reference(x, factors, layout):
 
 # -- hand-computed expectations ------------------------------------------------------------
 
-def test_seed_table():
+def test_worked_example():
   x = jnp.array([[1, 2], [3, 4]], jnp.int32)
   expected = [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]
   y = bed_of_nails(x, 2, layout="HW")
@@ -61,7 +61,7 @@ def test_seed_table():
 
 def test_per_axis_factors_1d_and_3d():
   x = jnp.array([[[1], [2]]])  # NWC
-  assert bed_of_nails(x, 3)[0, :, 0].tolist() == [1, 0, 0, 2, 0, 0]
+  assert bed_of_nails(x, 3, layout="NWC")[0, :, 0].tolist() == [1, 0, 0, 2, 0, 0]
   x = jnp.array([[1, 2]])
   assert bed_of_nails(x, (2, 1), layout="HW").tolist() == [[1, 2], [0, 0]]
   v = jnp.arange(1, 9).reshape(1, 2, 2, 2, 1)
@@ -92,7 +92,7 @@ def test_special_values_stay_in_place():
 
 def test_matches_references_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [random_factor_config(rng) for _ in range(40)]
+  configs = [random_factor_config(rng) for _ in range(grid_size(40))]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     factor = factors[0] if len(set(factors)) == 1 else factors
@@ -162,7 +162,7 @@ def test_layouts_agree():
   np.testing.assert_array_equal(jnp.transpose(nchw, (0, 2, 3, 1)), nhwc)
   hwc = jax.vmap(lambda v: bed_of_nails(v, (2, 3), layout="HWC"))(x)
   np.testing.assert_array_equal(hwc, nhwc)
-  np.testing.assert_array_equal(bed_of_nails(x[:, 0], 3), bed_of_nails(x[:, :1], (1, 3))[:, 0])
+  np.testing.assert_array_equal(bed_of_nails(x[:, 0], 3, layout="NWC"), bed_of_nails(x[:, :1], (1, 3))[:, 0])
   v = random((2, 3, 4, 5, 2))
   np.testing.assert_array_equal(bed_of_nails(v, (1, 2, 3))[:, 1], bed_of_nails(v[:, 1], (2, 3)))
 

@@ -1,4 +1,4 @@
-"""conv and conv_transpose: the seed's examples, PyTorch parity, the VJP definition, errors."""
+"""conv and conv_transpose: the worked examples, PyTorch parity, the VJP definition, errors."""
 
 import functools
 
@@ -11,10 +11,10 @@ from jax.test_util import check_grads
 import jaxup
 from jaxup import testing
 from jaxup._src import lowering
-from tests.helpers import assert_jit_eager_vmap, random
+from tests.helpers import assert_jit_eager_vmap, grid_size, random
 
 # ----------------------------------------------------------------------------------------------
-# The seed's worked examples.
+# The worked examples (the tour's tables).
 
 
 def test_seed_conv_5x5x3_with_3x3x3_kernel_gives_3x3():
@@ -204,7 +204,7 @@ def test_conv_matches_pytorch_on_a_random_grid():
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(1)
   ran = 0
-  while ran < 80:
+  while ran < grid_size(80):
     n, groups, c_in, c_out, k, s, d, sizes, p, _, layout, dtype = _random_config(rng, False)
     pairs = [pi if isinstance(pi, tuple) else (pi, pi) for pi in p]
     if any(sz + lo + hi < di * (ki - 1) + 1 for sz, (lo, hi), ki, di in zip(sizes, pairs, k, d)):
@@ -230,7 +230,7 @@ def test_conv_transpose_matches_pytorch_on_a_random_grid():
   torch = pytest.importorskip("torch")
   rng = np.random.default_rng(2)
   ran = 0
-  while ran < 120:
+  while ran < grid_size(120):
     n, groups, c_in, c_out, k, s, d, sizes, p, op, layout, dtype = _random_config(rng, True)
     pairs = [pi if isinstance(pi, tuple) else (pi, pi) for pi in p]
     out = [(i - 1) * si - lo - hi + di * (ki - 1) + o + 1

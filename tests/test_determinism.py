@@ -85,9 +85,9 @@ def test_max_unpool_with_repeated_indices_is_deterministic():
   # per plane, about 10 at each.
   values = rng.standard_normal((3, 96, 4)).astype(np.float32)
   indices = rng.integers(-2, 10, values.shape).astype(np.int32)  # some negative: dropped
-  unpool = jax.jit(lambda v, i: jaxup.max_unpool(v, i, 5, stride=1))
+  unpool = jax.jit(lambda v, i: jaxup.max_unpool(v, i, 5, stride=1, layout="NWC"))
   results = [np.asarray(unpool(values, indices)) for _ in range(5)]
-  results.append(np.asarray(jaxup.max_unpool(values, indices, 5, stride=1)))
+  results.append(np.asarray(jaxup.max_unpool(values, indices, 5, stride=1, layout="NWC")))
   results.append(np.asarray(jax.vmap(lambda v, i: jaxup.max_unpool(
       v, i, 5, stride=1, layout="WC"))(values, indices)))
   for r in results[1:]:

@@ -24,8 +24,10 @@ def test_shuffle_of_conv_is_nearest_of_plain_conv(shape, window, factor, order):
   p = int(np.prod(factors))
   sub = kernel[..., ::p] if order == "CRD" else kernel[..., :c]
   x = random(shape)
-  shuffled = jaxup.pixel_shuffle(jaxup.conv(x, kernel, padding=1), factor, order=order)
-  expected = jaxup.upsample_nearest(jaxup.conv(x, sub, padding=1), factor)
+  layout = "NWC" if n == 1 else None  # rank 3 reads two ways without it
+  shuffled = jaxup.pixel_shuffle(jaxup.conv(x, kernel, padding=1), factor, order=order,
+                                 layout=layout)
+  expected = jaxup.upsample_nearest(jaxup.conv(x, sub, padding=1), factor, layout=layout)
   np.testing.assert_array_equal(np.asarray(shuffled), np.asarray(expected))
   # Hand-checked structure: every phase of channel j holds the same weights.
   for j in range(c):

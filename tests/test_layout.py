@@ -10,7 +10,7 @@ from jaxup._src.layout import parse_layout
 @pytest.mark.parametrize(
     "layout, ndim, batch, channel, spatial",
     [
-        (None, 3, 0, 2, (1,)),
+        ("NWC", 3, 0, 2, (1,)),
         (None, 4, 0, 3, (1, 2)),
         (None, 5, 0, 4, (1, 2, 3)),
         ("NCHW", 4, 0, 1, (2, 3)),
@@ -23,6 +23,17 @@ def test_parse_layout(layout, ndim, batch, channel, spatial):
   lay = parse_layout(layout, ndim)
   assert (lay.batch_axis, lay.channel_axis, lay.spatial_axes) == (batch, channel, spatial)
   assert lay.spatial_shape(tuple(range(10, 10 + ndim))) == tuple(10 + a for a in spatial)
+
+
+def test_rank_3_without_a_layout_is_refused_unless_the_spatial_rank_says_nwc():
+  # (H, W, C) under vmap and (N, W, C) look alike: None picks neither.
+  with pytest.raises(ValueError, match=r'layout="NWC" for a batch of 1-D signals, '
+                     r'layout="HWC" for one image'):
+    parse_layout(None, 3)
+  assert parse_layout(None, 3, num_spatial=(1,)).spec == "NWC"
+  assert parse_layout(None, 3, require_batch=True).spec == "NWC"
+  with pytest.raises(ValueError, match=r'pass layout="HWC" for one image'):
+    parse_layout(None, 3, num_spatial=(2,))
 
 
 def test_lower_case_layouts_are_upper_cased():

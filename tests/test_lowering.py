@@ -20,7 +20,7 @@ from jax.test_util import check_grads
 
 import jaxup
 from jaxup._src import lowering
-from tests.helpers import random
+from tests.helpers import grid_size, random
 from tests.test_conv import _random_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,7 +125,7 @@ def _in_child(code: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 def test_every_lowering_matches_the_definition_on_a_random_grid():
-  proc = _in_child("from tests.test_lowering import _check_grid; _check_grid(7, 30)")
+  proc = _in_child(f"from tests.test_lowering import _check_grid; _check_grid(7, {grid_size(30)})")
   assert proc.returncode == 0, proc.stderr[-4000:]
 
 

@@ -1,4 +1,4 @@
-"""max_pool and the index converters: the seed's table, PyTorch / ONNX / TensorFlow index
+"""max_pool and the index converters: the worked example, PyTorch / ONNX / TensorFlow index
 conventions, gradients, transformations and errors."""
 
 import functools
@@ -14,8 +14,8 @@ from jax.test_util import check_grads
 import jaxup
 from tests.helpers import assert_jit_eager_vmap, random
 
-# The seed's 4x4: every 2x2 window has maximum 4, at (1, 1), (0, 2), (2, 1) and (3, 2).
-SEED = np.array([[1, 2, 4, 1],
+# The worked 4x4: every 2x2 window has maximum 4, at (1, 1), (0, 2), (2, 1) and (3, 2).
+WORKED = np.array([[1, 2, 4, 1],
                  [3, 4, 2, 3],
                  [1, 4, 3, 2],
                  [2, 3, 4, 1]])
@@ -29,14 +29,14 @@ def _pool(x, window, **kwargs):
 # Hand-computed expectations.
 
 
-def test_seed_table():
-  values, indices = jaxup.max_pool(SEED, 2, return_indices=True, layout="HW")
+def test_worked_example():
+  values, indices = jaxup.max_pool(WORKED, 2, return_indices=True, layout="HW")
   assert values.tolist() == [[4, 4], [4, 4]]
   assert indices.tolist() == [[5, 2], [9, 14]]
-  assert values.dtype == SEED.dtype and indices.dtype == jnp.int32
-  batched = jaxup.max_pool(SEED[None, :, :, None], 2, return_indices=True)  # NHWC
+  assert values.dtype == WORKED.dtype and indices.dtype == jnp.int32
+  batched = jaxup.max_pool(WORKED[None, :, :, None], 2, return_indices=True)  # NHWC
   assert [a[0, :, :, 0].tolist() for a in batched] == [[[4, 4], [4, 4]], [[5, 2], [9, 14]]]
-  assert jaxup.max_pool(SEED, 2, layout="HW").tolist() == [[4, 4], [4, 4]]
+  assert jaxup.max_pool(WORKED, 2, layout="HW").tolist() == [[4, 4], [4, 4]]
 
 
 def test_ties_go_to_the_first_position_in_window_order():
@@ -139,7 +139,7 @@ def test_matches_torch_max_pool_with_indices(config):
                   config["dilation"], ceil_mode=config["ceil_mode"], return_indices=True)
   kwargs = {k: config[k] for k in ("stride", "padding", "dilation", "ceil_mode")}
   if config["channels_last"]:
-    values, indices = _pool(np.moveaxis(x, 1, -1), config["window"], **kwargs)
+    values, indices = _pool(np.moveaxis(x, 1, -1), config["window"], layout="N" + SPATIAL[nd][-nd:] + "C", **kwargs)
     values, indices = np.moveaxis(values, -1, 1), np.moveaxis(indices, -1, 1)
   else:
     values, indices = _pool(x, config["window"], layout="NC" + SPATIAL[nd][-nd:], **kwargs)
@@ -242,9 +242,9 @@ def test_converters_round_trip(layout, shape):
 def test_converters_number_the_whole_tensor():
   # [N=2, W=3, C=2]: every (b, x, c) triple, as a plane offset x, gets a distinct number.
   indices = jnp.broadcast_to(jnp.arange(3)[None, :, None], (2, 3, 2))
-  tf = jaxup.indices_to_tf(indices, 3, include_batch_in_index=True)
+  tf = jaxup.indices_to_tf(indices, 3, include_batch_in_index=True, layout="NWC")
   assert tf.ravel().tolist() == list(range(12))  # NWC row-major
-  onnx = jaxup.indices_to_onnx(indices, 3)
+  onnx = jaxup.indices_to_onnx(indices, 3, layout="NWC")
   assert jnp.moveaxis(onnx, -1, 1).ravel().tolist() == list(range(12))  # NCW row-major
 
 
@@ -295,7 +295,7 @@ def test_layouts_agree():
 
 def test_one_and_three_spatial_axes_and_empty_batch():
   x = random((2, 9, 3), seed=11)
-  values, indices = jaxup.max_pool(x, 3, stride=2, return_indices=True)
+  values, indices = jaxup.max_pool(x, 3, stride=2, return_indices=True, layout="NWC")
   np.testing.assert_array_equal(values, jnp.take_along_axis(x, indices, axis=1))
   x3 = random((1, 4, 4, 4, 2), seed=12)
   values, indices = jaxup.max_pool(x3, 2, return_indices=True)
@@ -337,11 +337,11 @@ def test_errors(kwargs, error, match):
 def test_errors_on_windows_of_only_padding_and_bad_dtypes():
   # PyTorch accepts this (pad 1 <= 3 // 2) and returns -inf with index 1, outside the input.
   with pytest.raises(ValueError, match=r"some window sees only padding"):
-    jaxup.max_pool(jnp.zeros((1, 1, 1)), 2, dilation=2, padding=1)
+    jaxup.max_pool(jnp.zeros((1, 1, 1)), 2, dilation=2, padding=1, layout="NWC")
   with pytest.raises(TypeError, match=r"x must have a real dtype \(floating point or integer\), got dtype bool"):
-    jaxup.max_pool(jnp.zeros((1, 4, 1), bool), 2)
+    jaxup.max_pool(jnp.zeros((1, 4, 1), bool), 2, layout="NWC")
   with pytest.raises(TypeError, match=r"x must be real, got a complex array \(dtype complex64\)"):
-    jaxup.max_pool(jnp.zeros((1, 4, 1), jnp.complex64), 2)
+    jaxup.max_pool(jnp.zeros((1, 4, 1), jnp.complex64), 2, layout="NWC")
 
 
 def test_converter_errors():
@@ -351,11 +351,11 @@ def test_converter_errors():
   with pytest.raises(TypeError, match=r"include_batch_in_index must be a bool .* got 'yes'"):
     jaxup.indices_to_tf(indices, 6, include_batch_in_index="yes")
   with pytest.raises(ValueError, match=r"dtype=int8 cannot hold indices up to 191"):
-    jaxup.indices_to_onnx(indices, 24, dtype=jnp.int8)
+    jaxup.indices_to_onnx(indices, 24, dtype=jnp.int8, layout="NWC")
   with pytest.raises(TypeError, match=r"indices must have an integer dtype, got dtype float32"):
     jaxup.indices_from_tf(indices.astype(jnp.float32), 6)
   with pytest.raises(ValueError, match=r"input_size must be .* got \(6, 6\) of length 2"):
-    jaxup.indices_to_tf(indices, (6, 6))
+    jaxup.indices_to_tf(indices, (6, 6), layout="NWC")
 
 
 @pytest.mark.parametrize("name", ["max_pool", "indices_to_tf", "indices_from_tf",

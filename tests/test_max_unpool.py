@@ -1,4 +1,4 @@
-"""max_unpool: the seed's table, PyTorch and ONNX parity, duplicate and out-of-range indices,
+"""max_unpool: the worked example, PyTorch and ONNX parity, duplicate and out-of-range indices,
 the adjoint of gathering at the indices, transformations and errors."""
 
 import functools
@@ -13,11 +13,11 @@ import jaxup
 from jaxup import testing
 from tests.helpers import assert_jit_eager_vmap, random
 
-SEED = np.array([[1, 2, 4, 1],
+WORKED = np.array([[1, 2, 4, 1],
                  [3, 4, 2, 3],
                  [1, 4, 3, 2],
                  [2, 3, 4, 1]])
-SEED_UNPOOLED = [[0, 0, 2, 0], [0, 1, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0]]
+WORKED_UNPOOLED = [[0, 0, 2, 0], [0, 1, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0]]
 SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 
 
@@ -38,15 +38,15 @@ def _gather(y, indices, layout="NHWC"):
 # Hand-computed expectations.
 
 
-def test_seed_table():
+def test_worked_example():
   out = jaxup.max_unpool(jnp.array([[1, 2], [3, 4]]), jnp.array([[5, 2], [9, 14]]), 2,
                          layout="HW")
-  assert out.tolist() == SEED_UNPOOLED
-  values, indices = jaxup.max_pool(SEED[None, None], 2, return_indices=True, layout="NCHW")
+  assert out.tolist() == WORKED_UNPOOLED
+  values, indices = jaxup.max_pool(WORKED[None, None], 2, return_indices=True, layout="NCHW")
   assert jaxup.max_unpool(jnp.array([[[[1, 2], [3, 4]]]]), indices, 2,
-                          layout="NCHW")[0, 0].tolist() == SEED_UNPOOLED
+                          layout="NCHW")[0, 0].tolist() == WORKED_UNPOOLED
   round_trip = jaxup.max_unpool(values, indices, 2, layout="NCHW")[0, 0]
-  assert round_trip.tolist() == np.where(np.array(SEED_UNPOOLED) > 0, 4, 0).tolist()
+  assert round_trip.tolist() == np.where(np.array(WORKED_UNPOOLED) > 0, 4, 0).tolist()
 
 
 def test_output_size_extends_or_trims_the_default():
@@ -60,7 +60,7 @@ def test_output_size_extends_or_trims_the_default():
       0, 5, 0, 7, 0]
   assert jaxup.max_unpool(x, indices, 3, stride=2, layout="W").tolist() == [0, 5, 0, 0, 7]
   full = jaxup.max_unpool(x[None, :, None], jnp.array([1, 3])[None, :, None], 2,
-                          output_size=(1, 5, 1))
+                          output_size=(1, 5, 1), layout="NWC")
   assert full.shape == (1, 5, 1) and full.ravel().tolist() == [0, 5, 0, 7, 0]
   assert jaxup.max_unpool(x, jnp.array([0, 2]), 2, output_size=[3], layout="W").tolist() == [
       5, 0, 7]
@@ -105,7 +105,7 @@ def test_dtypes_are_kept(dtype, indices_dtype):
   x = jnp.array([[1, 2], [3, 4]], dtype)
   out = jaxup.max_unpool(x, jnp.array([[5, 2], [9, 14]], indices_dtype), 2, layout="HW")
   assert out.dtype == dtype
-  np.testing.assert_array_equal(np.asarray(out, np.float32), SEED_UNPOOLED)
+  np.testing.assert_array_equal(np.asarray(out, np.float32), WORKED_UNPOOLED)
 
 
 # PyTorch parity over a randomized grid.
@@ -294,8 +294,9 @@ def test_layouts_agree():
 def test_one_and_three_spatial_axes_and_empty_batch():
   for shape, window in (((2, 9, 3), 3), ((1, 4, 6, 4, 2), (2, 3, 2))):
     x = random(shape, seed=7)
-    values, indices = jaxup.max_pool(x, window, return_indices=True)
-    out = jaxup.max_unpool(values, indices, window)
+    layout = "NWC" if x.ndim == 3 else None
+    values, indices = jaxup.max_pool(x, window, return_indices=True, layout=layout)
+    out = jaxup.max_unpool(values, indices, window, layout=layout)
     np.testing.assert_array_equal(jnp.where(out != 0, x, 0), out)
     assert jnp.sum(out != 0) == values.size
   empty = jaxup.max_unpool(jnp.zeros((0, 2, 2, 3)), jnp.zeros((0, 2, 2, 3), jnp.int32), 2)
@@ -304,9 +305,10 @@ def test_one_and_three_spatial_axes_and_empty_batch():
 
 def test_same_padding_with_output_size():
   x = random((1, 7, 1), seed=8)
-  values, indices = jaxup.max_pool(x, 2, padding="SAME", return_indices=True)
-  out = jaxup.max_unpool(values, indices, 2, padding="SAME", output_size=(7,))
-  np.testing.assert_array_equal(out, jaxup.max_unpool(values, indices, 2, output_size=(7,)))
+  values, indices = jaxup.max_pool(x, 2, padding="SAME", return_indices=True, layout="NWC")
+  out = jaxup.max_unpool(values, indices, 2, padding="SAME", output_size=(7,), layout="NWC")
+  np.testing.assert_array_equal(
+      out, jaxup.max_unpool(values, indices, 2, output_size=(7,), layout="NWC"))
 
 
 # Errors and the API's shape.

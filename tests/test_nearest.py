@@ -1,4 +1,4 @@
-"""Tests for upsample_nearest: the seed table, np.repeat / PyTorch / jax.image references,
+"""Tests for upsample_nearest: the worked example, np.repeat / PyTorch / jax.image references,
 the sum-pooling adjoint, and the jit / vmap / layout / dtype properties."""
 
 import jax
@@ -10,7 +10,7 @@ from jax.test_util import check_grads
 
 from jaxup import upsample_nearest
 from jaxup import testing
-from tests.helpers import (assert_jit_eager_vmap, random, random_factor_config,
+from tests.helpers import (assert_jit_eager_vmap, grid_size, random, random_factor_config,
                            spatial_axes)
 
 # Layouts by number of spatial axes; the spatial letters are the axes np.repeat acts on.
@@ -32,7 +32,7 @@ def _repeat_reference(x, factors, layout):
 
 # -- hand-computed expectations ------------------------------------------------------------
 
-def test_seed_table_k_nearest_neighbours():
+def test_worked_example_k_nearest_neighbours():
   x = jnp.array([[1, 2], [3, 4]], jnp.int32)
   expected = [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
   y = upsample_nearest(x, 2, layout="HW")
@@ -45,7 +45,7 @@ def test_seed_table_k_nearest_neighbours():
 
 def test_per_axis_factors_1d_and_3d():
   x = jnp.array([[[1], [2], [3]]])  # NWC, W = 3
-  assert upsample_nearest(x, 3)[0, :, 0].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+  assert upsample_nearest(x, 3, layout="NWC")[0, :, 0].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
   x = jnp.array([[1, 2]])  # HW = (1, 2)
   assert upsample_nearest(x, (3, 1), layout="HW").tolist() == [[1, 2], [1, 2], [1, 2]]
   v = jnp.arange(8).reshape(1, 2, 2, 2, 1)  # NDHWC
@@ -66,7 +66,7 @@ def test_factor_one_is_identity_and_zero_size_stays_empty():
 
 def test_matches_np_repeat_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [random_factor_config(rng) for _ in range(40)]
+  configs = [random_factor_config(rng) for _ in range(grid_size(40))]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     # Scalar factor when the factors agree, to cover both spellings.
@@ -165,7 +165,7 @@ def test_layouts_agree():
   np.testing.assert_array_equal(hwc, nhwc)
   # 1-D NWC is 2-D with a height of one and factor 1 along it.
   np.testing.assert_array_equal(
-      upsample_nearest(x[:, 0], 3), upsample_nearest(x[:, :1], (1, 3))[:, 0])
+      upsample_nearest(x[:, 0], 3, layout="NWC"), upsample_nearest(x[:, :1], (1, 3))[:, 0])
   # 3-D NDHWC with a depth factor of 1 acts on each depth slice like 2-D NHWC.
   v = random((2, 3, 4, 5, 2))
   np.testing.assert_array_equal(
@@ -185,7 +185,7 @@ def test_dtype_kept_and_values_copied(dtype):
 
 def test_accepts_array_likes():
   assert upsample_nearest([[1, 2]], 2, layout="HW").tolist() == [[1, 1, 2, 2], [1, 1, 2, 2]]
-  assert upsample_nearest(np.ones((1, 2, 1)), np.int64(2)).shape == (1, 4, 1)
+  assert upsample_nearest(np.ones((1, 2, 1)), np.int64(2), layout="NWC").shape == (1, 4, 1)
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ CASES = [
          lambda dt: (_rand((2, 2, 4, 6), dt),), (0,), 0),
     Case("max_pool", lambda x: jaxup.max_pool(x, 3, stride=2, padding=1, dilation=1),
          lambda dt: (_rand((2, 7, 6, 2), dt),), (0,), None),
-    Case("max_pool with indices", lambda x: jaxup.max_pool(x, 2, return_indices=True)[0],
+    Case("max_pool with indices", lambda x: jaxup.max_pool(x, (2,), return_indices=True)[0],
          lambda dt: (_rand((2, 5, 3), dt),), (0,), None),
     Case("max_unpool", lambda v, i: jaxup.max_unpool(v, i, 2),
          lambda dt: (_rand((2, 3, 2, 2), dt), _ints((2, 3, 2, 2), 24)), (0,), 0),

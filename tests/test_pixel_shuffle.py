@@ -9,7 +9,7 @@ from jax.test_util import check_grads
 
 from jaxup import pixel_shuffle, pixel_unshuffle
 from jaxup import testing
-from tests.helpers import assert_jit_eager_vmap, random
+from tests.helpers import assert_jit_eager_vmap, grid_size, random
 
 # Jitted once per static configuration: one compile each instead of one per eager primitive.
 _STATIC = ("factor", "order", "layout")
@@ -92,8 +92,8 @@ def test_two_channel_tables():
 
 def test_1d_and_3d_tables():
   x = jnp.array([[[10, 11, 12, 13], [20, 21, 22, 23]]])  # NWC, W = 2, 4 channels, factor 2
-  assert pixel_shuffle(x, 2)[0].tolist() == [[10, 12], [11, 13], [20, 22], [21, 23]]
-  assert pixel_shuffle(x, 2, order="DCR")[0].tolist() == [[10, 11], [12, 13], [20, 21], [22, 23]]
+  assert pixel_shuffle(x, 2, layout="NWC")[0].tolist() == [[10, 12], [11, 13], [20, 22], [21, 23]]
+  assert pixel_shuffle(x, 2, order="DCR", layout="NWC")[0].tolist() == [[10, 11], [12, 13], [20, 21], [22, 23]]
   v = jnp.arange(8).reshape(1, 1, 1, 1, 8)  # NDHWC, one voxel of 8 channels, factor 2
   y = pixel_shuffle(v, 2)
   assert y.shape == (1, 2, 2, 2, 1)
@@ -115,7 +115,7 @@ def test_factor_one_is_identity_and_zero_size():
 
 def test_matches_reshape_transpose_reference_on_random_grid():
   rng = np.random.default_rng(0)
-  configs = [_random_config(rng) for _ in range(24)]
+  configs = [_random_config(rng) for _ in range(grid_size(24))]
   for shape, factors, layout in configs:
     x = random(shape, np.float32, seed=len(shape))
     factor = factors[0] if len(set(factors)) == 1 else factors
@@ -229,7 +229,7 @@ def test_layouts_agree():
     hwc = jax.vmap(lambda v: shuffle_jit(v, (2, 3), order=order, layout="HWC"))(x)
     np.testing.assert_array_equal(hwc, nhwc)
     # 1-D NWC is 2-D with height one and factor 1 along it.
-    np.testing.assert_array_equal(shuffle_jit(x[:, 0], 3, order=order),
+    np.testing.assert_array_equal(shuffle_jit(x[:, 0], 3, order=order, layout="NWC"),
                                   shuffle_jit(x[:, :1], (1, 3), order=order)[:, 0])
     # 3-D NDHWC with depth factor 1 is 2-D NHWC per depth slice.
     v = random((2, 3, 2, 2, 12))

@@ -1178,10 +1178,11 @@ def test_icnr_conv_then_shuffle_is_nearest_upsampling_of_the_sub_kernel(nd, data
   sizes = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
   x = jnp.asarray(np.random.default_rng(data.draw(st.integers(0, 2**31 - 1))).standard_normal(
       (data.draw(st.integers(1, 2)),) + sizes + (cin,)))
+  layout = "N" + SPATIAL[nd] + "C"
   shuffled = jax.jit(lambda x, k: jaxup.pixel_shuffle(
-      jaxup.conv(x, k, padding="SAME"), factors, order=order))(x, kernel)
+      jaxup.conv(x, k, padding="SAME"), factors, order=order, layout=layout))(x, kernel)
   plain = jax.jit(lambda x, k: jaxup.upsample_nearest(jaxup.conv(x, k, padding="SAME"),
-                                                      factors))(x, sub)
+                                                      factors, layout=layout))(x, sub)
   np.testing.assert_allclose(shuffled, plain, rtol=0, atol=1e-12)
 
 

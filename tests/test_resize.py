@@ -36,7 +36,7 @@ def _line(values, out=None, method="linear", **options):
 # Hand-computed tables -----------------------------------------------------------------------
 
 
-def test_seed_bilinear_table_integer_and_float():
+def test_worked_bilinear_table_integer_and_float():
   image = jnp.array([[10, 20], [30, 40]], jnp.int32)
   expected = [[10, 12, 17, 20], [15, 17, 22, 25], [25, 27, 32, 35], [30, 32, 37, 40]]
   got = resize(image, 4, method="linear", layout="HW")
@@ -559,7 +559,7 @@ def _interpolation_matrix(n, m, *, method="linear", align_corners=False, antiali
 
 
 def test_interpolation_matrix_by_hand():
-  # Half-pixel linear 2 -> 4: the seed's bilinear weights; its transpose, the adjoint, is the
+  # Half-pixel linear 2 -> 4: the worked example's bilinear weights; its transpose, the adjoint, is the
   # triangle filter [1/4, 3/4, 3/4, 1/4] at stride 2 with the edges folded in.
   np.testing.assert_allclose(_interpolation_matrix(2, 4),
                              [[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]])
@@ -667,8 +667,8 @@ def test_layouts_and_axes_agree():
   both = _run(x, size=(9, 7), axes="WH", method="cubic")
   np.testing.assert_allclose(both, expected, rtol=1e-12)
   assert resize(x, 2, axes="W", method="linear").shape == (2, 5, 2, 3)
-  # 1-D and 3-D default layouts.
-  assert resize(random((2, 5, 3)), 8, method="linear").shape == (2, 8, 3)
+  # 1-D (a one-entry size says NWC) and 3-D default layouts.
+  assert resize(random((2, 5, 3)), (8,), method="linear").shape == (2, 8, 3)
   assert resize(random((1, 3, 4, 5, 2)), (2, 6, 7), method="cubic").shape == (1, 2, 6, 7, 2)
 
 

@@ -13,7 +13,7 @@ TOUR = ROOT / "examples" / "tour.py"
 
 
 @pytest.mark.examples
-def test_tour_prints_every_seed_table_and_writes_the_figure(capsys, monkeypatch, tmp_path):
+def test_tour_prints_every_worked_example_and_writes_the_figure(capsys, monkeypatch, tmp_path):
   pytest.importorskip("matplotlib")
   pytest.importorskip("skimage")
   out_path = tmp_path / "figures" / "tour.png"

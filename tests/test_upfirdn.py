@@ -174,7 +174,7 @@ def test_blur_upsample_is_stylegan2_upsample():
       y, direct_upfirdn(v, f5 / 16, (3,) * 3, (1,) * 3, ((3, 1),) * 3, 27.0), rtol=1e-12,
       atol=1e-12)
   # A constant stays constant in the interior.
-  np.testing.assert_allclose(jaxup.blur_upsample(jnp.ones((1, 6, 1)))[0, 2:-2, 0], 1.0)
+  np.testing.assert_allclose(jaxup.blur_upsample(jnp.ones((1, 6, 1)), layout="NWC")[0, 2:-2, 0], 1.0)
 
 
 def direct_blur_pool(x, f, s, mode):
@@ -193,7 +193,7 @@ def test_blur_pool_is_antialiased_cnns_blurpool():
   for mode in ("reflect", "replicate", "zeros"):
     np.testing.assert_allclose(jaxup.blur_pool(x, padding_mode=mode),
                                direct_blur_pool(x, [1, 3, 3, 1], 2, mode), rtol=1e-12, atol=1e-12)
-  np.testing.assert_allclose(jaxup.blur_pool(x[:, :, 0], 3, filter=[1.0, 2.0, 1.0]),
+  np.testing.assert_allclose(jaxup.blur_pool(x[:, :, 0], 3, filter=[1.0, 2.0, 1.0], layout="NWC"),
                              direct_blur_pool(x[:, :, 0], [1, 2, 1], 3, "reflect"), rtol=1e-12,
                              atol=1e-12)
   torch = pytest.importorskip("torch")
@@ -233,7 +233,7 @@ def test_equals_scipy_upfirdn_with_the_documented_padding(up, down, taps, size):
   x, h = rng.standard_normal(size), rng.standard_normal(taps)
   # The docstring's rule: scipy.signal.upfirdn(h, x, up, down) is padding [(K - 1, K - up)].
   got = jaxup.upfirdn(jnp.asarray(x)[None, :, None], jnp.asarray(h), up=up, down=down,
-                      padding=[(taps - 1, taps - up)])[0, :, 0]
+                      padding=[(taps - 1, taps - up)], layout="NWC")[0, :, 0]
   np.testing.assert_allclose(np.asarray(got), signal.upfirdn(h, x, up, down), rtol=1e-12,
                              atol=1e-12)
 
@@ -242,8 +242,8 @@ def test_equals_scipy_upfirdn_with_the_documented_padding(up, down, taps, size):
 @pytest.mark.parametrize("fn", ["upfirdn", "blur_upsample", "blur_pool"])
 def test_non_finite_filter_is_refused(fn, bad):
   x = jnp.ones((1, 8, 1))
-  call = (lambda: jaxup.upfirdn(x, jnp.asarray(bad), up=2)) if fn == "upfirdn" else (
-      lambda: getattr(jaxup, fn)(x, 2, filter=bad))
+  call = (lambda: jaxup.upfirdn(x, jnp.asarray(bad), up=2, layout="NWC")) if fn == "upfirdn" else (
+      lambda: getattr(jaxup, fn)(x, 2, filter=bad, layout="NWC"))
   with pytest.raises(ValueError, match=r"filter must have finite taps .*got \["):
     call()
 
@@ -255,11 +255,11 @@ def test_zero_sum_filter_is_refused_where_it_is_normalised(fn):
                                        r"sum 1 .*got \[1.0, -1.0\] with sum 0"):
     getattr(jaxup, fn)(x, 2, filter=[1.0, -1.0])
   # upfirdn does not normalise: a zero-sum (high-pass) filter is an ordinary filter there.
-  y = jaxup.upfirdn(jnp.arange(4.0)[None, :, None], jnp.array([1.0, -1.0]))
+  y = jaxup.upfirdn(jnp.arange(4.0)[None, :, None], jnp.array([1.0, -1.0]), layout="NWC")
   np.testing.assert_allclose(np.asarray(y)[0, :, 0], [1.0, 1.0, 1.0])
 
 
 def test_traced_filter_is_not_checked():
   # A filter passed through jit is a tracer with no values to read: no error at trace time.
-  y = jax.jit(lambda f: jaxup.upfirdn(jnp.ones((1, 4, 1)), f))(jnp.array([1.0, jnp.nan]))
+  y = jax.jit(lambda f: jaxup.upfirdn(jnp.ones((1, 4, 1)), f, layout="NWC"))(jnp.array([1.0, jnp.nan]))
   assert np.isnan(np.asarray(y)).all()

@@ -8,7 +8,7 @@ from jax.test_util import check_grads
 
 import jaxup
 from jaxup._src import upsample_conv as module
-from tests.helpers import assert_jit_eager_vmap, random
+from tests.helpers import assert_jit_eager_vmap, grid_size, random
 
 FUSED = (True, False, "auto")
 
@@ -91,7 +91,7 @@ def _random_case(rng):
 def test_equals_the_unfused_definition_on_a_random_grid():
   rng = np.random.default_rng(7)
   checked = 0
-  for seed in range(24):
+  for seed in range(grid_size(24)):
     case = _random_case(rng)
     x = random(case.pop("shape"), seed=seed)
     kernel = random(case.pop("kernel"), seed=seed + 100)
@@ -106,7 +106,7 @@ def test_equals_the_unfused_definition_on_a_random_grid():
     assert y.shape == expected.shape, case
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=str(case))
     checked += 1
-  assert checked >= 15
+  assert checked >= grid_size(15)
 
 
 def test_float32_and_the_auto_rule():

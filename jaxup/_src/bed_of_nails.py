@@ -17,7 +17,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src.geometry import IntOrSeq
-from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.layout import Layout, parse_layout, spatial_ranks
 from jaxup._src.nearest import upsample_nearest
 
 
@@ -63,7 +63,8 @@ def bed_of_nails(
      [0 0 0 0]]
   """
   x = checks.array(x, "x", kind="any", allow_complex=True)
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False,
+                        num_spatial=spatial_ranks(layout, x.ndim, factor))
   factors = checks.ints(factor, parsed.num_spatial, "factor")
   return _masked_repeat(x, factors, parsed)
 

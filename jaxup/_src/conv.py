@@ -27,7 +27,9 @@ def _check_inputs(x, kernel, groups, layout, *, transpose: bool):
       kernel, "kernel", kind="floating",
       torch_hint="convert PyTorch weights with jaxup.kernel_from_torch(module.weight)")
   groups = checks.integer(groups, "groups", minimum=1)
-  lay = parse_layout(layout, x.ndim)
+  lay = parse_layout(layout, x.ndim, num_spatial=(  # the kernel says NWC or HWC at rank 3
+      (kernel.ndim - 2,) if (layout, x.ndim) == (None, 3) and kernel.ndim in (3, 4)
+      else (1, 2, 3)))
   n = lay.num_spatial
   expected = ("(*spatial, out_channels // groups, in_channels)" if transpose
               else "(*spatial, in_channels // groups, out_channels)")

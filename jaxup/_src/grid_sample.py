@@ -213,7 +213,9 @@ def grid_sample(
   padding_mode = checks.choice(padding_mode, "padding_mode", PADDING_MODES)
   align_corners = checks.boolean(align_corners, "align_corners")
   convention = checks.choice(convention, "convention", ("pytorch", "onnx"))
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False, num_spatial=(  # grid: NWC or HWC
+      (grid.shape[-1],) if (layout, x.ndim) == (None, 3) and grid.shape[-1:] in ((1,), (2,))
+      else (1, 2, 3)))
   n = parsed.num_spatial
   batched = parsed.batch_axis is not None
   expected_rank = n + 2 if batched else n + 1

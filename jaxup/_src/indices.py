@@ -26,7 +26,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src import geometry
-from jaxup._src.layout import parse_layout
+from jaxup._src.layout import parse_layout, spatial_ranks
 from jaxup._src.max_pool import check_index_range, plane_strides
 
 
@@ -35,7 +35,8 @@ def _prepare(indices, input_size, dtype, layout, largest):
   result dtype, batch and channel coordinates (arrays, or 0 when the axis is absent) and the
   channel count. ``largest(batch, channels, plane)`` is the largest index of the result."""
   indices = checks.array(indices, "indices", kind="integer")
-  spec = parse_layout(layout, indices.ndim, require_channels=False)
+  spec = parse_layout(layout, indices.ndim, require_channels=False,
+                      num_spatial=spatial_ranks(layout, indices.ndim, input_size))
   sizes = checks.ints(input_size, spec.num_spatial, "input_size")
   check_index_range(sizes, "input_size")
   if dtype is None:

@@ -16,7 +16,7 @@ from jaxup._src import checks
 from jaxup._src import geometry
 from jaxup._src.conv import conv, conv_transpose
 from jaxup._src.lowering import LOWERINGS
-from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.layout import Layout, parse_layout, spatial_ranks
 from jaxup._src.bed_of_nails import bed_of_nails
 from jaxup._src.max_pool import max_pool
 from jaxup._src.max_unpool import max_unpool
@@ -69,7 +69,7 @@ def padded_conv(x: jax.Array, kernel: jax.Array, *, stride, padding, dilation, g
     return conv(x, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
                 layout=layout, precision=precision)
   x = checks.array(x, "x")
-  lay = parse_layout(layout, x.ndim)
+  lay = parse_layout(layout, x.ndim, num_spatial=(kernel.ndim - 2,))
   n = lay.num_spatial
   strides = checks.ints(stride, n, "stride")
   dilations = checks.ints(dilation, n, "dilation")
@@ -365,7 +365,9 @@ class LayerSpec:
   def input_shape(self, options: Mapping[str, Any], x_shape: Sequence[int],
                   names: Callable = str) -> tuple[tuple[int, ...], Layout]:
     """The kernel shape for an input of ``x_shape``, and the input's layout."""
-    lay = parse_layout(options["layout"], len(x_shape), name=names("layout"))
+    lay = parse_layout(options["layout"], len(x_shape), name=names("layout"),
+                       num_spatial=spatial_ranks(options["layout"], len(x_shape),
+                                                 options["kernel_size"]))
     return self.kernel_shape(options, lay.num_spatial, lay.channels(x_shape), names), lay
 
   def apply(self, options: Mapping[str, Any], x: jax.Array, kernel: jax.Array,
@@ -377,7 +379,8 @@ class LayerSpec:
       raise TypeError(f"{self.name} called with {e}") from None
     y = self.function(x, kernel, options, *args, **kwargs)
     if bias is not None:
-      y = add_bias(y, bias, parse_layout(options["layout"], y.ndim))
+      lay = parse_layout(options["layout"], y.ndim, num_spatial=(kernel.ndim - 2,))
+      y = add_bias(y, bias, lay)
     return y
 
   # ----- documentation

@@ -5,7 +5,10 @@ no operator re-derives its spatial axes on its own.
 
 A layout is a string with one letter per array axis: ``N`` is the batch axis, ``C`` the
 channel axis, and every other letter a spatial axis, in order. ``None`` picks the
-channels-last default by rank (``NWC``, ``NHWC``, ``NDHWC``), as Flax and Haiku do.
+channels-last default by rank (``NHWC``, ``NDHWC``), as Flax and Haiku do. Rank 3 reads two
+ways, a batch of 1-D signals (``NWC``) or one image (``HWC``, which is what an image becomes
+under ``jax.vmap``), so ``None`` there is refused unless the caller knows the spatial rank (a
+convolution's kernel does) and only ``NWC`` fits.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from jax import lax
 
 from jaxup._src import checks
 
-DEFAULT_LAYOUTS = {3: "NWC", 4: "NHWC", 5: "NDHWC"}
+DEFAULT_LAYOUTS = {4: "NHWC", 5: "NDHWC"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,36 @@ def _parse(spec: str) -> Layout:
   return Layout(spec, *_axes(spec))
 
 
+def _rank_3_default(name: str, require_batch: bool,
+                    num_spatial: Optional[tuple[int, ...]]) -> str:
+  """``"NWC"`` where it is the only channels-last reading of a rank-3 input; otherwise raises,
+  naming both readings."""
+  one_d = num_spatial is None or 1 in num_spatial
+  image = not require_batch and (num_spatial is None or 2 in num_spatial)
+  if one_d and not image:
+    return "NWC"
+  if image and not one_d:
+    raise ValueError(
+        f"{name} must be given for an input of rank 3 with 2 spatial axes: pass "
+        f"{name}=\"HWC\" for one image (None reads rank 3 as NWC, a batch of 1-D signals), "
+        "got None")
+  raise ValueError(
+      f"{name} must be given for an input of rank 3, which reads two ways: {name}=\"NWC\" for "
+      f"a batch of 1-D signals, {name}=\"HWC\" for one image (what an NHWC image becomes "
+      "under jax.vmap), got None")
+
+
+def spatial_ranks(layout: Optional[str], ndim: int, *per_axis) -> Optional[tuple[int, ...]]:
+  """The ``num_spatial`` for :func:`parse_layout` that per-axis options imply: where
+  ``layout`` is ``None`` at rank 3, a tuple or list among ``per_axis`` (a window, a factor, a
+  size per spatial axis) says how many spatial axes there are; otherwise ``None`` (no
+  constraint, the layout string decides)."""
+  if layout is not None or ndim != 3:
+    return None
+  lengths = {len(v) for v in per_axis if isinstance(v, (tuple, list))}
+  return tuple(lengths) if len(lengths) == 1 else None
+
+
 def parse_layout(
     layout: Optional[str],
     ndim: int,
@@ -121,7 +154,8 @@ def parse_layout(
 
   Args:
     layout: the layout string, or ``None`` for the channels-last default of rank ``ndim``
-      (rank 3 ``NWC``, rank 4 ``NHWC``, rank 5 ``NDHWC``). Like every string option it is
+      (rank 4 ``NHWC``, rank 5 ``NDHWC``; rank 3 ``NWC`` only where ``num_spatial`` or
+      ``require_batch`` rule out one unbatched image, ``HWC``). Like every string option it is
       case-insensitive: ``"nchw"`` is ``"NCHW"``.
     ndim: the rank of the array the layout describes.
     name: the argument name used in error messages.
@@ -134,7 +168,8 @@ def parse_layout(
 
   Raises:
     TypeError: if ``layout`` is not a string or ``None``.
-    ValueError: if the string is malformed or does not match ``ndim``.
+    ValueError: if the string is malformed or does not match ``ndim``, or if ``layout`` is
+      ``None`` for a rank-3 input that reads both as ``NWC`` and as ``HWC``.
 
   Example:
     >>> import jaxup
@@ -145,6 +180,8 @@ def parse_layout(
     'NDHWC'
     >>> jaxup.parse_layout("nchw", 4).spec
     'NCHW'
+    >>> jaxup.parse_layout(None, 3, num_spatial=(1,)).spec
+    'NWC'
   """
   ndim = checks.integer(ndim, "ndim", minimum=0)
   if not isinstance(name, str):
@@ -156,11 +193,13 @@ def parse_layout(
       raise TypeError(
           f"num_spatial must be a tuple of ints or None, got {checks.describe(num_spatial)}")
     num_spatial = tuple(checks.integer(k, "num_spatial", minimum=1) for k in num_spatial)
+  if layout is None and ndim == 3:
+    layout = _rank_3_default(name, require_batch, num_spatial)
   if layout is None:
     if ndim not in DEFAULT_LAYOUTS:
       raise ValueError(
           f"{name} must be a layout string such as 'NCHW' or 'HWC' for an input of rank "
-          f"{ndim} (None is the channels-last default of ranks 3, 4 and 5: "
+          f"{ndim} (None is the channels-last default of ranks 4 and 5: "
           f"{', '.join(DEFAULT_LAYOUTS.values())}), got None")
     layout = DEFAULT_LAYOUTS[ndim]
   if not isinstance(layout, str):

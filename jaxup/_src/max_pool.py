@@ -14,7 +14,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src import geometry
-from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.layout import Layout, parse_layout, spatial_ranks
 
 INDEX_DTYPE = jnp.int32
 
@@ -151,7 +151,8 @@ def max_pool(
   x = checks.array(x, "x", kind="real")
   ceil_mode = checks.boolean(ceil_mode, "ceil_mode")
   return_indices = checks.boolean(return_indices, "return_indices")
-  spec = parse_layout(layout, x.ndim, require_channels=False)
+  spec = parse_layout(layout, x.ndim, require_channels=False,
+                      num_spatial=spatial_ranks(layout, x.ndim, window, stride, dilation))
   n_sp = spec.num_spatial
   windows = checks.ints(window, n_sp, "window")
   strides = windows if stride is None else checks.ints(stride, n_sp, "stride")

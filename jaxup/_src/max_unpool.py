@@ -14,7 +14,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src import geometry
-from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.layout import Layout, parse_layout, spatial_ranks
 from jaxup._src.max_pool import check_index_range, plane_strides
 
 
@@ -203,7 +203,8 @@ def max_unpool(
   """
   x = checks.array(x, "x", kind="real")
   indices = checks.array(indices, "indices", kind="integer")
-  spec = parse_layout(layout, x.ndim, require_channels=False)
+  spec = parse_layout(layout, x.ndim, require_channels=False,
+                      num_spatial=spatial_ranks(layout, x.ndim, window, stride))
   chex.assert_equal_shape(
       (x, indices), exception_type=ValueError,
       custom_message=f"indices must have the shape of x {x.shape} (one index per value), got "

@@ -15,7 +15,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src.geometry import IntOrSeq
-from jaxup._src.layout import parse_layout
+from jaxup._src.layout import parse_layout, spatial_ranks
 
 
 def upsample_nearest(
@@ -62,7 +62,8 @@ def upsample_nearest(
      [3 3 4 4]]
   """
   x = checks.array(x, "x", kind="any", allow_complex=True)
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False,
+                        num_spatial=spatial_ranks(layout, x.ndim, factor))
   factors = checks.ints(factor, parsed.num_spatial, "factor")
   factor_of = dict(zip(parsed.spatial_axes, factors))
   # Give every spatial axis a new axis of the factor's size right after it, broadcast into

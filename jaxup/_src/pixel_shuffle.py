@@ -24,7 +24,7 @@ from jax import lax
 
 from jaxup._src import checks
 from jaxup._src.geometry import IntOrSeq
-from jaxup._src.layout import Layout, parse_layout
+from jaxup._src.layout import Layout, parse_layout, spatial_ranks
 
 ORDERS = ("CRD", "DCR")
 
@@ -68,7 +68,7 @@ def _shallow_shape(parsed: Layout, factors: tuple[int, ...], deep_shape) -> tupl
 
 def _parse(x, factor, order, layout):
   x = checks.array(x, "x", kind="any", allow_complex=True)
-  parsed = parse_layout(layout, x.ndim)
+  parsed = parse_layout(layout, x.ndim, num_spatial=spatial_ranks(layout, x.ndim, factor))
   factors = checks.ints(factor, parsed.num_spatial, "factor")
   return x, parsed, factors, checks.choice(order, "order", ORDERS)
 

@@ -105,8 +105,11 @@ def describe(module: Any) -> TorchLayer:
     if checks.is_torch_tensor(module):
       raise TypeError("from_torch takes a torch.nn module, got a torch.Tensor; for a bare "
                       "weight use jaxup.kernel_from_torch(weight)")
-    raise TypeError(f"module must be one of torch.nn.{', '.join(SUPPORTED)} or "
-                    f"{UPSAMPLE_CONV}, got {checks.describe(module)}")
+    raise TypeError(
+        f"module must be one of torch.nn.{', '.join(SUPPORTED)}, a torch.nn.Sequential of "
+        f"these and of the parameter-free torch.nn.{', '.join(_parameter_free())}, "
+        f"{UPSAMPLE_CONV} (one UpsampleConv) or diffusers' Upsample2D, got "
+        f"{checks.describe(module)}")
   if name.startswith(("Conv", "ConvTranspose")):
     return _describe_conv(module)
   if name.startswith("Upsampl"):
@@ -194,6 +197,13 @@ def _elementwise(module: Any, layout: Optional[str]) -> Any:
     return layers.Resize(size=size, method="area", **({} if layout is None else
                                                       {"layout": layout}))
   return None
+
+
+def _parameter_free() -> list[str]:
+  """The parameter-free ``torch.nn`` modules that :func:`build` reads inside a Sequential."""
+  return sorted([*_ACTIVATIONS, "LeakyReLU", "GELU", "Identity", "Dropout", "Dropout1d",
+                 "Dropout2d", "Dropout3d", "AlphaDropout", "Flatten", "AdaptiveAvgPool1d",
+                 "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"])
 
 
 _ACTIVATIONS = {"ReLU": jax.nn.relu, "SiLU": jax.nn.silu, "Tanh": jnp.tanh,

@@ -35,7 +35,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from jaxup._src import checks, sharding
-from jaxup._src.layout import parse_layout
+from jaxup._src.layout import parse_layout, spatial_ranks
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
 from jaxup._src.resize_methods import Method
@@ -659,7 +659,8 @@ def _axes_to_resize(x, size, scale, options, recompute_scale, keep_aspect_ratio_
   keep_aspect_ratio_policy = checks.choice(keep_aspect_ratio_policy, "keep_aspect_ratio_policy",
                                            KEEP_ASPECT_RATIO_POLICIES)
   x = checks.array(x, "x", kind="any")
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False, num_spatial=spatial_ranks(
+      layout, x.ndim, *((size, scale) if axes is None else ())))
   resized = _resolve_axes(axes, parsed)
   rois = _resolve_roi(roi, options.coordinates, len(resized))
   in_sizes = _check_spatial(x, parsed, resized, options.method)
@@ -808,7 +809,8 @@ def scale_and_translate(
                      f"got {method!r}")
   antialias = checks.boolean(antialias, "antialias")
   x = checks.array(x, "x", kind="any")
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False, num_spatial=spatial_ranks(
+      layout, x.ndim, *((size, scale, translation) if axes is None else ())))
   resized = _resolve_axes(axes, parsed)
   in_sizes = _check_spatial(x, parsed, resized, m)
   k = len(resized)

@@ -135,7 +135,7 @@ def assert_adjoint(
     >>> import jaxup
     >>> from jaxup import testing
     >>> x = jnp.arange(6.0).reshape(1, 3, 2)  # [N, W, C]
-    >>> up = lambda v: jaxup.upsample_nearest(v, 2)
+    >>> up = lambda v: jaxup.upsample_nearest(v, 2, layout="NWC")
     >>> sum_pool = lambda y: y.reshape(1, 3, 2, 2).sum(axis=2)
     >>> testing.assert_adjoint(up, sum_pool, x)
     >>> testing.assert_adjoint(up, lambda y: y[:, ::2], x)  # doctest: +ELLIPSIS

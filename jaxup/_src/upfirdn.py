@@ -35,7 +35,7 @@ from jax import lax
 
 from jaxup._src import checks, sharding
 from jaxup._src.geometry import IntOrSeq, Padding, normalize_padding
-from jaxup._src.layout import parse_layout
+from jaxup._src.layout import parse_layout, spatial_ranks
 
 PADDING_MODES = ("reflect", "replicate", "zeros")
 _JNP_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "zeros": "constant"}
@@ -198,7 +198,8 @@ def upfirdn(
     [0.5 2.5 4.5]
   """
   x = checks.array(x, "x", kind="floating")
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False,
+                        num_spatial=spatial_ranks(layout, x.ndim, up, down))
   n = parsed.num_spatial
   f = checks.array(filter, "filter", kind="real")
   check_filter_values(f, "filter")
@@ -319,7 +320,8 @@ def blur_upsample(
     [0.75 1.   1.   1.   1.   1.   1.   0.75]
   """
   x = checks.array(x, "x", kind="floating")
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False,
+                        num_spatial=spatial_ranks(layout, x.ndim, factor))
   n = parsed.num_spatial
   factors = checks.ints(factor, n, "factor")
   f = _normalized(_binomial_filter(filter, n, "filter"), x.dtype)
@@ -373,7 +375,8 @@ def blur_pool(
     [1. 6. 1.]
   """
   x = checks.array(x, "x", kind="floating")
-  parsed = parse_layout(layout, x.ndim, require_channels=False)
+  parsed = parse_layout(layout, x.ndim, require_channels=False,
+                        num_spatial=spatial_ranks(layout, x.ndim, factor))
   n = parsed.num_spatial
   factors = checks.ints(factor, n, "factor")
   padding_mode = checks.choice(padding_mode, "padding_mode", PADDING_MODES,

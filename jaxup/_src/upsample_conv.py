@@ -167,6 +167,7 @@ def upsample_conv(
   """
   # The convolution's own checks: arrays, layout, kernel rank, channels and groups.
   x, kernel, groups, lay = _check_inputs(x, kernel, groups, layout, transpose=False)
+  layout = lay.spec  # the kernel's reading of a rank-3 x, for the calls below
   n = lay.num_spatial
   factors = checks.ints(factor, n, "factor")
   dilations = checks.ints(dilation, n, "dilation")
