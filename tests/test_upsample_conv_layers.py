@@ -153,7 +153,8 @@ def test_pytorch_configurations_that_do_not_fit_are_refused(name):
                                 nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")))
   # Any other Sequential is read child by child (tests/test_porting_models.py); a child that
   # is no layer gets the message that lists what is.
-  with pytest.raises(TypeError, match=r"or Sequential\(Upsample, Conv\{1,2,3\}d\), got"):
+  with pytest.raises(TypeError, match=r"Sequential\(Upsample, Conv\{1,2,3\}d\) \(one UpsampleConv\) "
+                     r"or diffusers' Upsample2D, got a torch.nn.Module \(Softmax\)"):
     fw.from_torch(nn.Sequential(nn.Upsample(scale_factor=2), nn.Softmax(dim=1)))
 
 
