@@ -184,10 +184,11 @@ def _gather_axis(x, plan):
   """The gathers and the weighted sum of one axis (nothing for an identity)."""
   if _is_identity(plan):
     return x
-  sliced = sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
+  periodic = sharding.periodic_taps(plan.taps, plan.in_size, plan.out_size)
+  if periodic is not None and periodic[0] > periodic[1]:
+    # Periodic upsampling taps: slices, which stay sharded and fuse on one device too.
+    return sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
                                   plan.out_size)
-  if sliced is not None:  # periodic upsampling taps: slices, which stay sharded
-    return sliced
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
   weights = plan.weights
   if weights is not None:
@@ -198,19 +199,53 @@ def _gather_axis(x, plan):
       same = taps[:, t] == taps[:, t - 1]
       weights[same, t - 1] += weights[same, t]
       weights[same, t] = 0.0
-  return resample_p.bind(x, table=_Table(taps, weights, plan.in_size), axis=plan.axis)
+  # Periodic shrinking taps keep their slices for a partitioned program (see _lower_resample).
+  slices = None if periodic is None else _Slices(plan.taps, plan.weights, plan.in_size,
+                                                  plan.out_size)
+  return resample_p.bind(x, table=_Table(taps, weights, plan.in_size, slices), axis=plan.axis)
+
+
+class _Slices:
+  """An axis' periodic taps before clamping, for :func:`sharding.resample_axis` (or, with
+  ``transpose``, its transpose), hashable by value."""
+
+  def __init__(self, taps, weights, in_size, out_size, transpose=False):
+    self.taps, self.weights = np.asarray(taps), weights
+    self.in_size, self.out_size, self.transpose = int(in_size), int(out_size), transpose
+    self._key = (self.in_size, self.out_size, transpose, self.taps.shape, self.taps.tobytes(),
+                 None if weights is None else np.asarray(weights, np.float64).tobytes())
+
+  def __hash__(self):
+    return hash(self._key)
+
+  def __eq__(self, other):
+    return isinstance(other, _Slices) and self._key == other._key
+
+  def transposed(self):
+    return _Slices(self.taps, self.weights, self.in_size, self.out_size, not self.transpose)
+
+  def __call__(self, x, axis):
+    def forward(v):
+      return sharding.resample_axis(v, axis, self.taps, self.weights, self.in_size,
+                                    self.out_size)
+    if not self.transpose:
+      return forward(x)
+    shape = x.shape[:axis] + (self.in_size,) + x.shape[axis + 1:]
+    return jax.linear_transpose(forward, jax.ShapeDtypeStruct(shape, x.dtype))(x)[0]
 
 
 class _Table:
   """One axis' static taps ``[out, K]`` (clipped into the input) and weights (``None``: one
-  tap of weight 1), hashable by value so that it can be a primitive parameter."""
+  tap of weight 1), hashable by value so that it can be a primitive parameter; ``slices``
+  computes the same axis from slices (:class:`_Slices`), where its taps are periodic."""
 
-  def __init__(self, taps, weights, in_size):
+  def __init__(self, taps, weights, in_size, slices=None):
     self.taps = np.asarray(taps, np.int32)
     self.weights = None if weights is None else np.asarray(weights, np.float64)
     self.in_size = int(in_size)
+    self.slices = slices
     self._key = (self.in_size, self.taps.shape, self.taps.tobytes(),
-                 None if weights is None else self.weights.tobytes())
+                 None if weights is None else self.weights.tobytes(), slices)
     self._transposed = None
 
   @property
@@ -246,7 +281,8 @@ class _Table:
           taps[j, len(r):] = r[-1][0]
         elif j:
           taps[j, :] = taps[j - 1, -1]
-      self._transposed = _Table(taps, inverse, self.out_size)
+      slices = None if self.slices is None else self.slices.transposed()
+      self._transposed = _Table(taps, inverse, self.out_size, slices)
       self._transposed._transposed = self
     return self._transposed
 
@@ -291,12 +327,31 @@ resample_p.def_impl(lambda x, **params: _resample_jitted(params["table"], params
 resample_p.def_abstract_eval(
     lambda x, *, table, axis: jax.core.ShapedArray(
         x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
-mlir.register_lowering(resample_p, mlir.lower_fun(_gather_sum, multiple_results=False))
+
+
+def _partitioned(ctx) -> bool:
+  """Whether the program being lowered is partitioned over several devices (a ``jit`` over a
+  mesh); inside ``shard_map`` the arrays are local."""
+  return getattr(ctx.module_context.axis_context, "num_devices", 1) > 1
+
+
+def _lower_resample(ctx, x, *, table, axis):
+  """The gathers, fused into one pass on one device; in a partitioned program the slices of
+  periodic taps, which the partitioner splits with halo exchanges where it would all-reduce
+  the gathers (guide: sharding)."""
+  if table.slices is not None and _partitioned(ctx):
+    impl = lambda v, *, table, axis: table.slices(v, axis)
+  else:
+    impl = _gather_sum
+  return mlir.lower_fun(impl, multiple_results=False)(ctx, x, table=table, axis=axis)
+
+
+mlir.register_lowering(resample_p, _lower_resample)
 
 
 @functools.lru_cache(maxsize=256)
 def _resample_jitted(table, axis):
-  return jax.jit(functools.partial(_gather_sum, table=table, axis=axis))
+  return jax.jit(functools.partial(resample_p.bind, table=table, axis=axis))
 
 
 def _resample_transpose(ct, x, *, table, axis):

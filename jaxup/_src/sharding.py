@@ -14,12 +14,14 @@ and the operators route them through the helpers here instead:
   stay as many as the input's.
 * **A gather at static positions** (a resize's taps, an im2col) is opaque to the partitioner,
   which then gathers or all-reduces the whole axis. :func:`periodic_taps` recognises the taps
-  of an integer or rational upsampling factor and :func:`resample_axis` computes them as
-  strided slices with the clamped border rows selected (halo exchanges), interleaved by a
-  reshape; :func:`tiled_columns` is an im2col of non-overlapping windows as a reshape.
-  Shrinking resizes keep their gathers: on one device they fuse into one pass without an
-  intermediate, which the slices do not (an antialiased 1/3 resize of a (2, 30, 20, 4)
-  image: 42 KB of temp memory against none).
+  of an integer or rational resampling factor and :func:`resample_axis` computes them from
+  the axis viewed as ``[rows, down]``: slices of it shifted by a few rows, with the clamped
+  border rows selected (halo exchanges), interleaved by a reshape; :func:`tiled_columns` is
+  an im2col of non-overlapping windows as a reshape. Upsampling takes the slices everywhere;
+  shrinking takes them only in a program partitioned over several devices (decided when it
+  is lowered), since on one device its gathers fuse with the next axis' into one pass and the
+  slices do not (an antialiased 1/3 resize of a (2, 30, 20, 4) image: 14 KB of temp memory
+  against none).
 * **Edge and reflect padding by more than one row** (``jnp.pad``) broadcasts edge slices,
   which the partitioner replicates; :func:`pad` selects each padded row from a shifted copy.
 
@@ -164,8 +166,8 @@ def periodic_taps(taps: np.ndarray, in_size: int, out_size: int):
   """
   g = math.gcd(out_size, in_size)
   up, down = out_size // g, in_size // g
-  if up <= down or out_size < 2 * up:  # shrinking, or no period to repeat: the gathers
-    return None                          # fuse into one pass with no intermediate there
+  if out_size < 2 * up:  # no period to repeat
+    return None
   if taps.shape[1] > _MAX_TAPS or up * taps.shape[1] > _MAX_SLICES:
     return None
   q = np.arange(out_size) // up
@@ -177,37 +179,34 @@ def periodic_taps(taps: np.ndarray, in_size: int, out_size: int):
   return up, down, first
 
 
-def _clamped_rows(x: jax.Array, axis: int, start: int, count: int, stride: int) -> jax.Array:
-  """Rows ``x[clip(start + q stride, 0, size - 1)]`` for ``0 <= q < count`` along ``axis``.
+def _clamped_rows(column, axis: int, offset: int, rows: int, down: int) -> jax.Array:
+  """Rows ``x[clip(q down + offset, 0, size - 1)]`` for ``0 <= q < rows`` along ``axis``, from
+  ``x`` viewed as ``[rows, down]`` along it (``column(b)`` is ``x[q down + b]``, a slice).
 
-  A strided slice of the zero-padded ``x``, and for the few rows that clamp, a select of a
-  shifted copy of ``x`` that puts its first or last row there: each intermediate has one
-  consumer, so XLA fuses the whole term into its sum on one device, and the partitioner
-  exchanges only halos.
+  With ``offset = a down + b`` this is ``column(b)`` shifted by ``a`` rows; a row ``q`` that
+  clamps (``q + a`` outside ``[0, rows)``) takes the first or last sample of ``x`` from
+  ``column(0)`` or ``column(down - 1)`` shifted onto it, by fewer than ``|a|`` rows. Every
+  shift is a static ``lax.pad`` of a few rows at the output's resolution (a halo exchange
+  under the partitioner); on one device each intermediate has one consumer, so XLA fuses the
+  whole term into its sum.
   """
-  size = x.shape[axis]
-  lo = max(0, -start)
-  hi = max(0, start + (count - 1) * stride + 1 - size)
-  config = [(0, 0, 0)] * x.ndim
-  config[axis] = (lo, hi, 0)
-  xz = lax.pad(x, jnp.zeros((), x.dtype), config) if lo or hi else x
-  rows = lax.slice_in_dim(xz, start + lo, start + lo + (count - 1) * stride + 1, stride=stride,
-                          axis=axis)
-  clamped = [(q, 0) for q in range(count) if start + q * stride < 0]
-  clamped += [(q, size - 1) for q in range(count) if start + q * stride > size - 1]
+  a, b = divmod(offset, down)
+  out = shift_rows(column(b), axis, a, rows)
+  clamped = [(q, 0, -q) for q in range(min(rows, max(0, -a)))]
+  clamped += [(q, down - 1, rows - 1 - q) for q in range(max(0, rows - a), rows)]
   if not clamped:
-    return rows
-  position = lax.broadcasted_iota(jnp.int32, rows.shape, axis)
-  for q, source in clamped:  # row ``source`` of x shifted onto row q
-    rows = jnp.where(position == q, shift_rows(x, axis, source - q, count), rows)
-  return rows
+    return out
+  position = lax.broadcasted_iota(jnp.int32, out.shape, axis)
+  for q, source, shift in clamped:  # sample 0 or size - 1 of x, shifted onto row q
+    out = jnp.where(position == q, shift_rows(column(source), axis, shift, rows), out)
+  return out
 
 
 def resample_axis(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray | None,
                   in_size: int, out_size: int) -> jax.Array | None:
   """``y[i] = sum_t weights[i, t] x[clip(taps[i, t])]`` along ``axis`` from slices, or ``None``.
 
-  For periodic upsampling taps (:func:`periodic_taps`): every (phase, tap) term is a strided
+  For periodic taps (:func:`periodic_taps`): every (phase, tap) term is a strided
   slice of ``x`` with its clamped rows selected (:func:`_clamped_rows`), times its weights (a
   scalar when constant along the axis), summed in tap order as the gathers would be; the
   phases are interleaved by a reshape. ``weights`` ``None`` means one tap of weight 1.
@@ -216,7 +215,12 @@ def resample_axis(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray
   if found is None:
     return None
   up, down, offsets = found
-  rows = out_size // up
+  rows = out_size // up  # in_size is rows * down
+  coarse = x.reshape(x.shape[:axis] + (rows, down) + x.shape[axis + 1:])
+
+  def column(b):  # x[q down + b]: a slice of the minor axis of the [rows, down] view
+    return lax.index_in_dim(coarse, b, axis + 1, keepdims=False)
+
   shape = [1] * x.ndim
   shape[axis] = rows
   # The taps the gathers would skip (weightless everywhere), and no others.
@@ -226,7 +230,7 @@ def resample_axis(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray
     acc = None
     for t in used:
       w = None if weights is None else weights[r::up, t]
-      term = _clamped_rows(x, axis, int(offsets[r, t]), rows, down)
+      term = _clamped_rows(column, axis, int(offsets[r, t]), rows, down)
       if w is not None:
         scale = (jnp.asarray(w[0], x.dtype) if np.all(w == w[0])
                  else jnp.asarray(w.reshape(shape), x.dtype))
