@@ -46,8 +46,8 @@ KERNEL_GRAD_FORMS = ("xla", "matmul")
 
 # Guide, "Small maps": XLA:CPU's convolution is slow on images with at most this many outputs.
 _MATMUL_MAX_POSITIONS = 16
-# Guide, "Overlapping windows": col2im beats the sub-pixel transpose up to this overlap.
-_COL2IM_MAX_OVERLAP = 2.25
+# Guide, "Overlapping windows": up to this overlap the transpose runs phase by phase.
+_PHASES_MAX_OVERLAP = 2.25
 
 _CHANNELS_LAST = {
     1: ("NWC", "WIO", "NWC"),
@@ -182,10 +182,11 @@ def transpose_rule(geom: Geometry, platform: Optional[str]) -> str:
     return "lax"  # guide: "Other platforms"
   if _few_positions(geom) or _pads_beyond_kernel(geom):  # guide: "Padding beyond the kernel"
     return "col2im"
-  undilated = all(d == 1 for d in geom.dilations)  # guide: "Dilation"
-  if undilated and _overlap(geom) <= _COL2IM_MAX_OVERLAP:  # guide: "Overlapping windows"
+  if _overlap(geom) <= 1 and all(d == 1 for d in geom.dilations):  # guide: "Disjoint windows"
     return "col2im"
-  return _correlation_form(geom)
+  if _overlap(geom) <= _PHASES_MAX_OVERLAP:  # guide: "Overlapping windows"
+    return "phases"
+  return _correlation_form(geom)  # guide: "Dilation"
 
 
 def kernel_grad_rule(geom: Geometry, platform: Optional[str]) -> str:
