@@ -505,10 +505,55 @@ def run_halo() -> int:
   return len(cases) + len(exceptions)
 
 
+def run_shard_map(mesh) -> int:
+  """Inside ``shard_map`` (batch split over the mesh, the kernel the same everywhere), every
+  operator's output and its gradients in the input and the kernel equal one device's."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from jax.sharding import NamedSharding
+  from jax.sharding import PartitionSpec as P
+
+  import jaxup
+
+  x = _random((8, 12, 12, 3), jnp.float64, 70)
+  w = _random((3, 3, 3, 3), jnp.float64, 71)
+  ops = {
+      "conv": lambda v, k: jaxup.conv(v, k, padding=1),
+      "conv stride 2": lambda v, k: jaxup.conv(v, k, stride=2, padding=1),
+      "conv_transpose k3 s2": lambda v, k: jaxup.conv_transpose(v, k, stride=2, padding=1,
+                                                                output_padding=1),
+      "upsample_conv": lambda v, k: jaxup.upsample_conv(v, k, 2, padding=1),
+      "resize linear 2x": lambda v, k: jaxup.resize(v, (24, 24), method="linear") * k[0, 0, 0, 0],
+      "resize linear antialias 1/2": lambda v, k: jaxup.resize(
+          v, (6, 6), method="linear", antialias=True) * k[0, 0, 0, 0],
+  }
+  placed = jax.device_put(x, NamedSharding(mesh, P("d")))
+  for name, op in ops.items():
+    def loss(v, k, op=op):
+      return jnp.sum(jnp.sin(op(v, k)))
+
+    def grads(v, k, loss=loss):
+      gx, gk = jax.grad(loss, (0, 1))(v, k)
+      return gx, gk  # the gradient of an unvarying kernel comes back summed over devices
+
+    sharded = jax.jit(jax.shard_map(lambda v, k, op=op: (op(v, k), *grads(v, k)), mesh=mesh,
+                                    in_specs=(P("d"), P()), out_specs=(P("d"), P("d"), P())))
+    single = (op(x, w), *jax.grad(loss, (0, 1))(x, w))
+    for got, want in zip(sharded(placed, w), single):
+      np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-9, atol=1e-9,
+                                 err_msg=name)
+    print(f"{name}: shard_map equals one device")
+  return len(ops)
+
+
 def main(group: str) -> None:
   mesh = _setup()
   if group == "halo":
     print(f"checked {run_halo()} cases")
+    return
+  if group == "shard_map":
+    print(f"checked {run_shard_map(mesh)} cases")
     return
   cases = {"batch": batch_cases, "unpool": unpool_cases, "spatial": spatial_cases,
            "grouped": grouped_conv_cases}[group]()

@@ -34,6 +34,15 @@ def test_batch_sharded_operators_stay_sharded_without_collectives(group, cases):
   assert out.count("ok (no collectives)") == cases and f"checked {cases} cases" in out, out
 
 
+def test_gradients_inside_shard_map_equal_one_device():
+  """Inside ``shard_map`` the kernel is the same on every device and the activations differ:
+  the operators and their gradients in both (the kernel's summed over devices once) type-check
+  and equal one device's. Before, their abstract values dropped how they vary, and no
+  gradient there could be taken."""
+  out = _run("shard_map")
+  assert out.count("shard_map equals one device") == 6 and "checked 6 cases" in out, out
+
+
 def test_spatially_sharded_volume_gives_the_one_device_numbers():
   out = _run("spatial")
   assert "checked 6 cases" in out, out

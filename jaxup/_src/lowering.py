@@ -562,13 +562,24 @@ def _define(name, impl, shape_rule):
   prim = Primitive(name)
   prim.def_impl(_eager(prim))
   prim.def_abstract_eval(
-      lambda a, b, **params: jax.core.ShapedArray(shape_rule(a, b, **params),
-                                                   jnp.result_type(a.dtype, b.dtype)))
+      lambda a, b, **params: abstract_like(a, shape_rule(a, b, **params),
+                                           jnp.result_type(a.dtype, b.dtype)))
   # The rules see the platform: the CPU's lowering and every other platform's differ.
-  mlir.register_lowering(prim, mlir.lower_fun(functools.partial(impl, platform="cpu"),
-                                              multiple_results=False), platform="cpu")
-  mlir.register_lowering(prim, mlir.lower_fun(impl, multiple_results=False))
+  mlir.register_lowering(prim, lower_plain(functools.partial(impl, platform="cpu")),
+                         platform="cpu")
+  mlir.register_lowering(prim, lower_plain(impl))
   return prim
+
+
+def lower_plain(impl):
+  """``mlir.lower_fun(impl)`` traced on plain avals: inside ``shard_map`` the operands' types
+  say they vary over manual mesh axes, and a transpose traced on them (``linear_transpose``
+  of a kernel that does not vary) would sum over the devices a second time."""
+  def rule(ctx, *args, **params):
+    plain = lambda avals: [jax.core.ShapedArray(a.shape, a.dtype) for a in avals]
+    ctx = ctx.replace(avals_in=plain(ctx.avals_in), avals_out=plain(ctx.avals_out))
+    return mlir.lower_fun(impl, multiple_results=False)(ctx, *args, **params)
+  return rule
 
 
 def _conv_shape(x, w, *, geom, **_):
@@ -648,8 +659,32 @@ def _hashable_precision(precision):
   return precision
 
 
+def abstract_like(a, shape, dtype):
+  """The abstract result of shape ``shape`` of a primitive applied to ``a``: inside
+  ``shard_map`` it varies over the mesh axes ``a`` varies over (both operands of a binary map
+  vary alike, :func:`_varying_alike`); without that no gradient there type-checks."""
+  varying = getattr(getattr(a, "manual_axis_type", None), "varying", None)
+  if not varying:
+    return jax.core.ShapedArray(shape, dtype)
+  return a.update(shape=shape, dtype=dtype, weak_type=False)
+
+
+def _varying_alike(a, b):
+  """``a`` and ``b`` cast to vary over the same manual mesh axes (inside ``shard_map``: a kernel
+  that is the same on every device meets activations that differ), as JAX's own binary
+  operations do; the cast's transpose sums the kernel's gradient over those axes."""
+  types = [getattr(jax.typeof(v), "manual_axis_type", None) for v in (a, b)]
+  if any(t is None for t in types):
+    return a, b
+  union = types[0].varying | types[1].varying
+  return tuple(v if t.varying == union else
+               lax.pcast(v, tuple(sorted(union - t.varying)), to="varying")
+               for v, t in zip((a, b), types))
+
+
 def correlate(x, w, geom: Geometry, *, lowering: str = "auto", precision=None) -> jax.Array:
   """The convolution ``x [N, *S, C_in], w [*K, C_in // g, C_out] -> [N, *O, C_out]``."""
+  x, w = _varying_alike(x, w)
   return conv_p.bind(x, w, geom=geom, lowering=lowering,
                      precision=_hashable_precision(precision))
 
@@ -657,6 +692,7 @@ def correlate(x, w, geom: Geometry, *, lowering: str = "auto", precision=None) -
 def correlate_transpose(y, w, geom: Geometry, *, lowering: str = "auto",
                         precision=None) -> jax.Array:
   """The transpose in ``x`` of :func:`correlate`: ``y [N, *O, C_out] -> [N, *S, C_in]``."""
+  y, w = _varying_alike(y, w)
   return conv_transpose_p.bind(y, w, geom=geom, lowering=lowering,
                                precision=_hashable_precision(precision))
 
@@ -664,5 +700,6 @@ def correlate_transpose(y, w, geom: Geometry, *, lowering: str = "auto",
 def correlate_kernel_grad(x, y, geom: Geometry, *, lowering: str = "auto",
                           precision=None) -> jax.Array:
   """The transpose in ``w`` of :func:`correlate`: ``-> [*K, C_in // g, C_out]``."""
+  x, y = _varying_alike(x, y)
   return kernel_grad_p.bind(x, y, geom=geom, lowering=lowering,
                             precision=_hashable_precision(precision))

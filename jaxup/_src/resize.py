@@ -35,6 +35,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from jaxup._src import checks, sharding
+from jaxup._src import lowering as _lowering
 from jaxup._src.layout import parse_layout, spatial_ranks
 from jaxup._src.resize_methods import ALIASES
 from jaxup._src.resize_methods import METHODS as _METHOD_TABLE
@@ -325,8 +326,8 @@ def _gather_sum(x, *, table, axis):
 resample_p = Primitive("jaxup_resample_axis")
 resample_p.def_impl(lambda x, **params: _resample_jitted(params["table"], params["axis"])(x))
 resample_p.def_abstract_eval(
-    lambda x, *, table, axis: jax.core.ShapedArray(
-        x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
+    lambda x, *, table, axis: _lowering.abstract_like(
+        x, x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
 
 
 def _partitioned(ctx) -> bool:
@@ -343,7 +344,7 @@ def _lower_resample(ctx, x, *, table, axis):
     impl = lambda v, *, table, axis: table.slices(v, axis)
   else:
     impl = _gather_sum
-  return mlir.lower_fun(impl, multiple_results=False)(ctx, x, table=table, axis=axis)
+  return _lowering.lower_plain(impl)(ctx, x, table=table, axis=axis)
 
 
 mlir.register_lowering(resample_p, _lower_resample)
