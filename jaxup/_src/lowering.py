@@ -601,16 +601,16 @@ kernel_grad_p = _define("jaxup_conv_kernel_grad", _kernel_grad_impl, _kernel_gra
 # Transposes: conv^T_x = conv_transpose, conv^T_w = kernel_grad, and so on around the triangle.
 ad.defbilinear(
     conv_p,
-    lambda ct, x, w, **p: conv_transpose_p.bind(ct, w, **p),
-    lambda ct, x, w, **p: kernel_grad_p.bind(x, ct, **p))
+    lambda ct, x, w, **p: _bind(conv_transpose_p, ct, w, **p),
+    lambda ct, x, w, **p: _bind(kernel_grad_p, x, ct, **p))
 ad.defbilinear(
     conv_transpose_p,
-    lambda ct, y, w, **p: conv_p.bind(ct, w, **p),
-    lambda ct, y, w, **p: kernel_grad_p.bind(ct, y, **p))
+    lambda ct, y, w, **p: _bind(conv_p, ct, w, **p),
+    lambda ct, y, w, **p: _bind(kernel_grad_p, ct, y, **p))
 ad.defbilinear(
     kernel_grad_p,
-    lambda ct, x, y, **p: conv_transpose_p.bind(y, ct, **p),
-    lambda ct, x, y, **p: conv_p.bind(x, ct, **p))
+    lambda ct, x, y, **p: _bind(conv_transpose_p, y, ct, **p),
+    lambda ct, x, y, **p: _bind(conv_p, x, ct, **p))
 
 
 def _fold_into_groups(a, dim, size):
@@ -636,13 +636,13 @@ def _batch_rule(prim, which):
       return jnp.zeros((0, *out.shape), out.dtype), 0
     if which in ("conv", "transpose") and db is None:
       a = jnp.moveaxis(a, da, 0)
-      out = prim.bind(a.reshape(size * a.shape[1], *a.shape[2:]), b, geom=geom, **params)
+      out = _bind(prim, a.reshape(size * a.shape[1], *a.shape[2:]), b, geom=geom, **params)
       return out.reshape(size, a.shape[1], *out.shape[1:]), 0
     wide = geom._replace(groups=geom.groups * size)
     # Channels (and a kernel's output channels) become (B, g, C // g): B * g groups.
     a = _fold_into_groups(a, da, size)
     b = _fold_into_groups(b, db, size)
-    out = prim.bind(a, b, geom=wide, **params)
+    out = _bind(prim, a, b, geom=wide, **params)
     return out.reshape(*out.shape[:-1], size, out.shape[-1] // size), out.ndim - 1
 
   return rule
@@ -662,44 +662,42 @@ def _hashable_precision(precision):
 def abstract_like(a, shape, dtype):
   """The abstract result of shape ``shape`` of a primitive applied to ``a``: inside
   ``shard_map`` it varies over the mesh axes ``a`` varies over (both operands of a binary map
-  vary alike, :func:`_varying_alike`); without that no gradient there type-checks."""
+  vary alike, :func:`_bind`); without that no gradient there type-checks."""
   varying = getattr(getattr(a, "manual_axis_type", None), "varying", None)
   if not varying:
     return jax.core.ShapedArray(shape, dtype)
   return a.update(shape=shape, dtype=dtype, weak_type=False)
 
 
-def _varying_alike(a, b):
-  """``a`` and ``b`` cast to vary over the same manual mesh axes (inside ``shard_map``: a kernel
-  that is the same on every device meets activations that differ), as JAX's own binary
-  operations do; the cast's transpose sums the kernel's gradient over those axes."""
+def _bind(prim, a, b, **params):
+  """``prim.bind(a, b)`` with both operands cast to vary over the same manual mesh axes
+  (inside ``shard_map`` a kernel that is the same on every device meets activations that
+  differ), as JAX's own binary operations do; the cast's transpose sums the kernel's gradient
+  over those axes. Every bind of the three maps (calls, transposes, batching) goes here."""
   types = [getattr(jax.typeof(v), "manual_axis_type", None) for v in (a, b)]
-  if any(t is None for t in types):
-    return a, b
-  union = types[0].varying | types[1].varying
-  return tuple(v if t.varying == union else
-               lax.pcast(v, tuple(sorted(union - t.varying)), to="varying")
-               for v, t in zip((a, b), types))
+  if all(t is not None for t in types):
+    union = types[0].varying | types[1].varying
+    a, b = (v if t.varying == union else
+            lax.pcast(v, tuple(sorted(union - t.varying)), to="varying")
+            for v, t in zip((a, b), types))
+  return prim.bind(a, b, **params)
 
 
 def correlate(x, w, geom: Geometry, *, lowering: str = "auto", precision=None) -> jax.Array:
   """The convolution ``x [N, *S, C_in], w [*K, C_in // g, C_out] -> [N, *O, C_out]``."""
-  x, w = _varying_alike(x, w)
-  return conv_p.bind(x, w, geom=geom, lowering=lowering,
-                     precision=_hashable_precision(precision))
+  return _bind(conv_p, x, w, geom=geom, lowering=lowering,
+               precision=_hashable_precision(precision))
 
 
 def correlate_transpose(y, w, geom: Geometry, *, lowering: str = "auto",
                         precision=None) -> jax.Array:
   """The transpose in ``x`` of :func:`correlate`: ``y [N, *O, C_out] -> [N, *S, C_in]``."""
-  y, w = _varying_alike(y, w)
-  return conv_transpose_p.bind(y, w, geom=geom, lowering=lowering,
-                               precision=_hashable_precision(precision))
+  return _bind(conv_transpose_p, y, w, geom=geom, lowering=lowering,
+               precision=_hashable_precision(precision))
 
 
 def correlate_kernel_grad(x, y, geom: Geometry, *, lowering: str = "auto",
                           precision=None) -> jax.Array:
   """The transpose in ``w`` of :func:`correlate`: ``-> [*K, C_in // g, C_out]``."""
-  x, y = _varying_alike(x, y)
-  return kernel_grad_p.bind(x, y, geom=geom, lowering=lowering,
-                            precision=_hashable_precision(precision))
+  return _bind(kernel_grad_p, x, y, geom=geom, lowering=lowering,
+               precision=_hashable_precision(precision))

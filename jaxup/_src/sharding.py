@@ -206,10 +206,10 @@ def resample_axis(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray
                   in_size: int, out_size: int) -> jax.Array | None:
   """``y[i] = sum_t weights[i, t] x[clip(taps[i, t])]`` along ``axis`` from slices, or ``None``.
 
-  For periodic taps (:func:`periodic_taps`): every (phase, tap) term is a strided
-  slice of ``x`` with its clamped rows selected (:func:`_clamped_rows`), times its weights (a
-  scalar when constant along the axis), summed in tap order as the gathers would be; the
-  phases are interleaved by a reshape. ``weights`` ``None`` means one tap of weight 1.
+  For periodic taps (:func:`periodic_taps`): every (phase, tap) term is a slice of ``x`` viewed
+  as ``[rows, down]``, shifted by a few rows, with its clamped rows selected
+  (:func:`_clamped_rows`), times its weights (a scalar when constant along the axis), summed
+  in tap order as the gathers would be; the phases are interleaved by a reshape. ``weights`` ``None`` means one tap of weight 1.
   """
   found = periodic_taps(taps, in_size, out_size)
   if found is None:
