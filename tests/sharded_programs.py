@@ -357,6 +357,17 @@ def halo_cases():
                                                            antialias=True, layout="NWC"),
       "resize lanczos3 antialias 1/4": lambda v: jaxup.resize(v, 128, method="lanczos3",
                                                               antialias=True, layout="NWC"),
+      # Taps that do not repeat with a short period: gathers batched over blocks.
+      "resize linear align_corners 2x": lambda v: jaxup.resize(
+          v, 1024, method="linear", align_corners=True, layout="NWC"),
+      "resize cubic align_corners 2x": lambda v: jaxup.resize(
+          v, 1024, method="cubic", align_corners=True, layout="NWC"),
+      "resize linear align_corners 1/2": lambda v: jaxup.resize(
+          v, 256, method="linear", align_corners=True, layout="NWC"),
+      "resize linear 25/16": lambda v: jaxup.resize(v, 800, method="linear", layout="NWC"),
+      "resize nearest 25/16": lambda v: jaxup.resize(v, 800, method="nearest", layout="NWC"),
+      "resize lanczos3 antialias 512 -> 200": lambda v: jaxup.resize(
+          v, 200, method="lanczos3", antialias=True, layout="NWC"),
       "scale_and_translate 2x": lambda v: jaxup.scale_and_translate(
           v, 1024, scale=2.0, translation=0.0, method="linear", layout="NWC"),
       "upfirdn up 2": lambda v: jaxup.upfirdn(v, jnp.arange(1.0, 5.0), up=2, padding=((2, 1),), layout="NWC"),
@@ -381,6 +392,10 @@ def halo_cases():
       "conv stride 2": lambda v: jaxup.conv(v, k3, stride=2, padding=1),
       "resize linear 2x": lambda v: jaxup.resize(v, scale=2.0, method="linear"),
       "resize cubic 2x": lambda v: jaxup.resize(v, scale=2.0, method="cubic"),
+      "resize trilinear align_corners 2x": lambda v: jaxup.resize(
+          v, scale=2.0, method="linear", align_corners=True),
+      "resize trilinear antialias 64 -> 24": lambda v: jaxup.resize(
+          v, (24, 4, 4), method="linear", antialias=True),
   }
   cases += [(f"3-D NDHWC depth sharded {name}", _with_grad(f), v3, "8", P(None, "d"),
              P(None, "d")) for name, f in three_d.items()]
@@ -394,6 +409,8 @@ def halo_cases():
       "upsample_conv 2x": lambda v: jaxup.upsample_conv(v, k2, 2, padding=1, layout="NCHW"),
       "resize linear 2x": lambda v: jaxup.resize(v, scale=2.0, method="linear",
                                                  layout="NCHW"),
+      "resize linear align_corners 2x": lambda v: jaxup.resize(
+          v, scale=2.0, method="linear", align_corners=True, layout="NCHW"),
   }
   cases += [(f"2-D NCHW batch x height on 2x4 {name}", _with_grad(f), x2, "2x4",
              P("b", None, "d"), P("b", None, "d")) for name, f in nchw.items()]
@@ -402,6 +419,9 @@ def halo_cases():
       "conv_transpose k4 s2 p1": lambda v: jaxup.conv_transpose(
           v, _random((4, 4, 3, 3), f64, 53), stride=2, padding=1),
       "resize cubic 2x on 2x4": lambda v: jaxup.resize(v, scale=2.0, method="cubic"),
+      "resize cubic align_corners 2x": lambda v: jaxup.resize(
+          v, scale=2.0, method="cubic", align_corners=True),
+      "resize linear 16 -> 24": lambda v: jaxup.resize(v, (24, 24), method="linear"),
       "conv stride 2": lambda v: jaxup.conv(v, k2, stride=2, padding=1),
   }
   cases += [(f"2-D NHWC height x width on 2x4 {name}", _with_grad(f), x2hw, "2x4",
@@ -413,9 +433,9 @@ def exception_cases():
   """Documented exceptions: the one-device numbers, any communication, any output sharding.
 
   An output axis the shard count does not divide comes back replicated (jit outputs are
-  evenly sharded); resizes whose taps are not periodic (``align_corners``, a ratio whose
-  period does not repeat) and ``grid_sample`` read through gathers, which the partitioner answers
-  by gathering or all-reducing the axis; overlapping ``max_unpool`` scatters; shards smaller
+  evenly sharded); a resize whose output the shard count cannot split evenly into blocks of
+  the input's (100 positions from 64 on 8 devices) and ``grid_sample`` read through gathers,
+  which the partitioner answers by gathering or all-reducing the axis; overlapping ``max_unpool`` scatters; shards smaller
   than a halo still give the right numbers."""
   import jax.numpy as jnp
   from jax.sharding import PartitionSpec as P
@@ -435,8 +455,8 @@ def exception_cases():
   return [
       ("uneven output, conv_transpose k3 s2 p1 (63 positions)", _with_grad(
           lambda v: jaxup.conv_transpose(v[:, :32], k3, stride=2, padding=1, layout="NWC")), x1, "8", spec),
-      ("resize linear align_corners", _with_grad(
-          lambda v: jaxup.resize(v, 128, method="linear", align_corners=True, layout="NWC")), x1, "8", spec),
+      ("resize linear align_corners to 100 positions (gcd 4 with 64)", _with_grad(
+          lambda v: jaxup.resize(v, 100, method="linear", align_corners=True, layout="NWC")), x1, "8", spec),
       ("max_pool -> overlapping max_unpool", _with_grad(overlapping_unpool), x1, "8", spec),
       ("grid_sample with a local grid", _with_grad(
           lambda v: jaxup.grid_sample(v, grid * 0.9, layout="NWC")), x1, "8", spec),

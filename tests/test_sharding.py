@@ -134,6 +134,32 @@ def test_resample_axis_equals_the_gathers():
   assert sharding.resample_axis(x[:, :4], 1, taps[:4] // 3, None, 12, 4) is None  # shrinking
 
 
+@pytest.mark.parametrize("in_size,out_size,devices", [(16, 32, 8), (32, 16, 4), (16, 24, 8),
+                                                      (12, 30, 6)])
+def test_blocked_resample_equals_the_gathers(in_size, out_size, devices):
+  """Align-corners cubic taps (they drift off any period) as gathers batched over
+  ``gcd(in, out, devices)`` blocks: the plain gathers' values, for any axis."""
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxup._src import sharding
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, in_size, 3)))
+  source = np.arange(out_size) * (in_size - 1) / (out_size - 1)
+  taps = np.clip(np.floor(source)[:, None].astype(int) + np.arange(-1, 3), 0, in_size - 1)
+  weights = rng.standard_normal(taps.shape)
+  gathered = sum(x[:, taps[:, t]] * weights[None, :, t, None] for t in range(4))
+  out = sharding.blocked_resample(x, 1, taps, weights, in_size, devices)
+  np.testing.assert_allclose(out, gathered, rtol=1e-14)
+  moved = sharding.blocked_resample(jnp.moveaxis(x, 1, 0), 0, taps, weights, in_size, devices)
+  np.testing.assert_allclose(jnp.moveaxis(moved, 0, 1), gathered, rtol=1e-14)
+  assert sharding.block_taps(taps, in_size, devices)[0] == np.gcd.reduce(
+      [in_size, out_size, devices])
+  assert sharding.block_taps(taps, in_size, 1) is None  # one block: nothing to split
+  flipped = np.arange(256)[::-1, None]  # reads from the far end: no block is near its taps
+  assert sharding.block_taps(flipped, 256, 8) is None
+
+
 def test_tiled_columns_is_the_im2col_of_tiling_windows():
   import jax.numpy as jnp
   import numpy as np

@@ -330,20 +330,25 @@ resample_p.def_abstract_eval(
         x, x.shape[:axis] + (table.out_size,) + x.shape[axis + 1:], x.dtype))
 
 
-def _partitioned(ctx) -> bool:
-  """Whether the program being lowered is partitioned over several devices (a ``jit`` over a
-  mesh); inside ``shard_map`` the arrays are local."""
-  return getattr(ctx.module_context.axis_context, "num_devices", 1) > 1
+def _devices(ctx) -> int:
+  """How many devices the program being lowered is partitioned over (a ``jit`` over a mesh);
+  1 on one device and inside ``shard_map``, where the arrays are local."""
+  return getattr(ctx.module_context.axis_context, "num_devices", 1)
 
 
 def _lower_resample(ctx, x, *, table, axis):
   """The gathers, fused into one pass on one device; in a partitioned program the slices of
-  periodic taps, which the partitioner splits with halo exchanges where it would all-reduce
-  the gathers (guide: sharding)."""
-  if table.slices is not None and _partitioned(ctx):
-    impl = lambda v, *, table, axis: table.slices(v, axis)
-  else:
-    impl = _gather_sum
+  periodic taps, or else gathers batched over blocks of the axis, which the partitioner
+  splits with halo exchanges where it would all-reduce the plain gathers (guide: sharding)."""
+  impl = _gather_sum
+  devices = _devices(ctx)
+  if devices > 1:
+    if table.slices is not None:
+      impl = lambda v, *, table, axis: table.slices(v, axis)
+    elif (table.taps.shape[1] <= _MAX_UNROLLED_TAPS
+          and sharding.block_taps(table.taps, table.in_size, devices) is not None):
+      impl = lambda v, *, table, axis: sharding.blocked_resample(
+          v, axis, table.taps, table.weights, table.in_size, devices)
   return _lowering.lower_plain(impl)(ctx, x, table=table, axis=axis)
 
 

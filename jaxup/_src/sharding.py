@@ -17,9 +17,11 @@ and the operators route them through the helpers here instead:
   of an integer or rational resampling factor and :func:`resample_axis` computes them from
   the axis viewed as ``[rows, down]``: slices of it shifted by a few rows, with the clamped
   border rows selected (halo exchanges), interleaved by a reshape; :func:`tiled_columns` is
-  an im2col of non-overlapping windows as a reshape. Upsampling takes the slices everywhere;
-  shrinking takes them only in a program partitioned over several devices (decided when it
-  is lowered), since on one device its gathers fuse with the next axis' into one pass and the
+  an im2col of non-overlapping windows as a reshape; :func:`blocked_resample` computes any
+  other static taps whose reach stays near a block of the axis (``align_corners``, ratios
+  that do not repeat) as a gather batched over blocks. Upsampling takes the slices everywhere;
+  shrinking, and every blocked gather, only in a program partitioned over several devices
+  (decided when it is lowered), since on one device its gathers fuse with the next axis' into one pass and the
   slices do not (an antialiased 1/3 resize of a (2, 30, 20, 4) image: 14 KB of temp memory
   against none).
 * **Edge and reflect padding by more than one row** (``jnp.pad``) broadcasts edge slices,
@@ -243,3 +245,77 @@ def resample_axis(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray
     return phases[0]
   y = jnp.stack(phases, axis=axis + 1)
   return y.reshape(x.shape[:axis] + (out_size,) + x.shape[axis + 1:])
+
+
+# A blocked gather reads at most this many rows beyond its own block on either side; beyond it
+# (taps that drift further from the block grid) the gathers stay.
+_MAX_BLOCK_HALO = 16
+
+
+def block_taps(taps: np.ndarray, in_size: int, devices: int):
+  """``(blocks, before, local)`` when the static taps ``[out_size, T]`` (clipped into the
+  input) stay near a grid of blocks fit for ``devices``, else ``None``.
+
+  The axis is cut into ``blocks = gcd(in_size, out_size, devices)`` blocks: any shard count
+  that divides ``devices`` and shards both input and output evenly divides it, so the blocks
+  never straddle a shard. Output block ``b`` (``M`` rows) reads input block ``b`` (``L``
+  rows) and at most ``before`` rows before it and ``_MAX_BLOCK_HALO`` after it.
+  ``local[i, t]`` is tap ``taps[i, t]`` counted from row ``b L - before``, ``b`` the block of
+  output ``i``.
+  """
+  out_size = taps.shape[0]
+  blocks = math.gcd(in_size, out_size, devices)
+  if blocks < 2:
+    return None
+  start = (np.arange(out_size) // (out_size // blocks) * (in_size // blocks))[:, None]
+  local = taps.astype(np.int64) - start
+  before = max(0, -int(local.min()))
+  after = max(0, int(local.max()) + 1 - in_size // blocks)
+  if max(before, after) > _MAX_BLOCK_HALO:
+    return None
+  return blocks, before, local + before
+
+
+def blocked_resample(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray | None,
+                     in_size: int, devices: int) -> jax.Array | None:
+  """``y[i] = sum_t weights[i, t] x[taps[i, t]]`` along ``axis`` as a gather batched over
+  blocks of the axis (:func:`block_taps`), or ``None``.
+
+  ``x`` is viewed as ``[blocks, L]`` and each block extended by the rows its outputs read
+  beyond it (static shifts of ``x``, sliced: halo exchanges under the partitioner); every
+  tap is then a gather within its own block, which the partitioner keeps local along the
+  block axis. The products are those of the plain gathers, summed in the same tap order.
+  ``weights`` ``None`` means one tap of weight 1.
+  """
+  found = block_taps(taps, in_size, devices)
+  if found is None:
+    return None
+  blocks, before, local = found
+  rows_in, out_size = in_size // blocks, taps.shape[0]
+  width = int(local.max()) + 1
+
+  def view(z):  # [..., in_size, ...] -> [..., blocks, rows_in, ...]
+    return z.reshape(z.shape[:axis] + (blocks, rows_in) + z.shape[axis + 1:])
+
+  # extended[b, k] = x[b L - before + k] for k < width, in pieces of at most L rows, each
+  # from x shifted by its first row.
+  pieces = []
+  for first in range(0, width, rows_in):
+    piece = view(shift_rows(x, axis, first - before, in_size))
+    pieces.append(lax.slice_in_dim(piece, 0, min(rows_in, width - first), axis=axis + 1))
+  extended = pieces[0] if len(pieces) == 1 else lax.concatenate(pieces, axis + 1)
+  shape = [1] * extended.ndim
+  shape[axis], shape[axis + 1] = blocks, out_size // blocks
+  acc = None
+  for t in range(taps.shape[1]):
+    if weights is not None and not np.any(weights[:, t]):
+      continue
+    index = jnp.asarray(local[:, t].reshape(shape), jnp.int32)
+    term = jnp.take_along_axis(extended, index, axis=axis + 1, mode="clip")
+    if weights is not None:
+      term = term * jnp.asarray(weights[:, t].reshape(shape), x.dtype)
+    acc = term if acc is None else acc + term
+  out_shape = x.shape[:axis] + (out_size,) + x.shape[axis + 1:]
+  if acc is None:
+    return jnp.zeros(out_shape, x.dtype)
+  return acc.reshape(out_shape)
