@@ -301,13 +301,28 @@ def _transpose_lax(y, w, geom, precision):
   return transpose(y)[0]
 
 
-def _phases_to_input(phases: list, rows: tuple, geom: Geometry, starts) -> jax.Array:
-  """Phase arrays ``[N, *rows, C]`` (row-major phase order; phase ``r``'s row ``q`` is padded
-  position ``q s + r``) interleaved and cropped to the input ``[N, *S, C]`` from ``starts``;
-  the interleave keeps a sharded row axis sharded (:func:`sharding.phases_to_space`)."""
+def _output_phases(geom: Geometry) -> tuple[tuple, list]:
+  """The phases of the input ``[N, *S, C]`` in the order a depth-to-space reshape wants them.
+
+  Input position ``i = m s + j`` (output phase ``j``, row ``m < M = ceil(S / s)``) is padded
+  position ``p = lo + i``: phase ``r = (lo + j) mod s`` of the transpose, row ``q = a + m``
+  with ``a = (lo + j) // s``. Returns ``M`` and, per phase ``j`` in row-major order, the
+  ``(r, a)`` of each axis: each phase computed from row ``a`` on lands where the interleave
+  puts it, so no shift follows the products (they absorb it in their padding).
+  """
+  rows = tuple(-(-size // s) for size, s in zip(geom.sizes, geom.strides))
+  phases = [tuple(divmod(lo + j, s)[::-1] for lo, j, s in zip(geom.lows, phase, geom.strides))
+            for phase in itertools.product(*(range(s) for s in geom.strides))]
+  return rows, phases
+
+
+def _interleave(phases: list, rows: tuple, geom: Geometry) -> jax.Array:
+  """Phase arrays ``[N, *rows, C]`` in :func:`_output_phases`' order interleaved into the
+  input ``[N, *S, C]`` by one reshape (and a crop where ``s`` does not divide ``S``); a
+  sharded row axis stays sharded (:func:`sharding.phases_to_space`)."""
   batch, channels = phases[0].shape[0], phases[0].shape[-1]
   stacked = jnp.stack(phases, axis=-2).reshape(batch, *rows, *geom.strides, channels)
-  return sharding.phases_to_space(stacked, starts, geom.sizes, geom.strides)
+  return sharding.phases_to_space(stacked, (0,) * geom.num_spatial, geom.sizes, geom.strides)
 
 
 def _transpose_col2im(y, w, geom, precision):
@@ -342,19 +357,22 @@ def _overlap_add(z, geom):
   resolution) and the phases are interleaved by a reshape (depth to space).
   """
   zero = jnp.zeros((), z.dtype)
-  rows = tuple(-(-p // s) for p, s in zip(geom.padded_sizes(), geom.strides))
-  phases = {}
-  for i, tap in enumerate(itertools.product(*(range(k) for k in geom.kernel_sizes))):
-    offsets = [t * d for t, d in zip(tap, geom.dilations)]
-    phase = tuple(o % s for o, s in zip(offsets, geom.strides))
-    config = ([(0, 0, 0)] + [(o // s, m - o // s - size, 0) for o, s, m, size in
-                             zip(offsets, geom.strides, rows, geom.out_sizes)] + [(0, 0, 0)])
-    slab = lax.pad(z[..., i, :], zero, config)
-    phases[phase] = slab if phase not in phases else phases[phase] + slab
-  empty = jnp.zeros((z.shape[0], *rows, z.shape[-1]), z.dtype)
-  return _phases_to_input([phases.get(r, empty) for r in
-                           itertools.product(*(range(s) for s in geom.strides))],
-                          rows, geom, geom.lows)
+  rows, order = _output_phases(geom)
+  taps = list(itertools.product(*(range(k) for k in geom.kernel_sizes)))
+  phases = []
+  for phase in order:  # ((r, a) per axis)
+    acc = None
+    for i, tap in enumerate(taps):
+      offsets = [t * d for t, d in zip(tap, geom.dilations)]
+      if any(o % s != r for o, s, (r, _) in zip(offsets, geom.strides, phase)):
+        continue
+      config = ([(0, 0, 0)] + [(o // s - a, m - (o // s - a) - size, 0) for o, s, (_, a), m, size
+                               in zip(offsets, geom.strides, phase, rows, geom.out_sizes)]
+                + [(0, 0, 0)])
+      slab = lax.pad(z[..., i, :], zero, config)
+      acc = slab if acc is None else acc + slab
+    phases.append(jnp.zeros((z.shape[0], *rows, z.shape[-1]), z.dtype) if acc is None else acc)
+  return _interleave(phases, rows, geom)
 
 
 def _phase_rows(geom: Geometry) -> tuple[tuple, tuple]:
@@ -457,25 +475,26 @@ def _transpose_phases(y, w, geom, precision, *, inner="auto", platform=None):
   n = geom.num_spatial
   g = geom.groups
   cg, c_out = w.shape[-2:]
-  q0, qn = _phase_rows(geom)
+  rows, order = _output_phases(geom)
   dils = tuple(d // math.gcd(d, s) for d, s in zip(geom.dilations, geom.strides))
   phases = []
-  for phase in itertools.product(*(range(s) for s in geom.strides)):
-    taps = [_phase_taps(k, s, d, r) for k, s, d, r in
+  for phase in order:  # ((r, a) per axis): rows a .. a + M - 1 of phase r
+    taps = [_phase_taps(k, s, d, r) for k, s, d, (r, _) in
             zip(geom.kernel_sizes, geom.strides, geom.dilations, phase)]
     if any(t is None for t in taps):
-      phases.append(jnp.zeros((y.shape[0], *qn, g * cg), y.dtype))
+      phases.append(jnp.zeros((y.shape[0], *rows, g * cg), y.dtype))
       continue
     sub = lax.slice(w, [t[0] for t in taps] + [0, 0],
                     [t[0] + (t[2] - 1) * t[1] + 1 for t in taps] + [cg, c_out],
                     [t[1] for t in taps] + [1, 1])
     geom_in = Geometry(
-        sizes=geom.out_sizes, out_sizes=qn, kernel_sizes=tuple(t[2] for t in taps),
-        strides=(1,) * n, lows=tuple(t[3] + (t[2] - 1) * e - a for t, e, a in zip(taps, dils, q0)),
+        sizes=geom.out_sizes, out_sizes=rows, kernel_sizes=tuple(t[2] for t in taps),
+        strides=(1,) * n,
+        lows=tuple(t[3] + (t[2] - 1) * e - a for t, e, (_, a) in zip(taps, dils, phase)),
         dilations=tuple(e if t[2] > 1 else 1 for t, e in zip(taps, dils)), groups=g)
     phases.append(_conv_impl(y, _flipped_transposed(sub, g), geom=geom_in, lowering=inner,
                              precision=precision, platform=platform))
-  return _phases_to_input(phases, qn, geom, _phase_starts(geom, q0))
+  return _interleave(phases, rows, geom)
 
 
 # ----------------------------------------------------------------------------------------------
