@@ -186,10 +186,6 @@ def _gather_axis(x, plan):
   if _is_identity(plan):
     return x
   periodic = sharding.periodic_taps(plan.taps, plan.in_size, plan.out_size)
-  if periodic is not None and periodic[0] > periodic[1]:
-    # Periodic upsampling taps: slices, which stay sharded and fuse on one device too.
-    return sharding.resample_axis(x, plan.axis, plan.taps, plan.weights, plan.in_size,
-                                  plan.out_size)
   taps = np.clip(plan.taps, 0, plan.in_size - 1).astype(np.int32)
   weights = plan.weights
   if weights is not None:
@@ -200,7 +196,7 @@ def _gather_axis(x, plan):
       same = taps[:, t] == taps[:, t - 1]
       weights[same, t - 1] += weights[same, t]
       weights[same, t] = 0.0
-  # Periodic shrinking taps keep their slices for a partitioned program (see _lower_resample).
+  # Periodic taps keep their slices for a partitioned program (see _lower_resample).
   slices = None if periodic is None else _Slices(plan.taps, plan.weights, plan.in_size,
                                                   plan.out_size)
   return resample_p.bind(x, table=_Table(taps, weights, plan.in_size, slices), axis=plan.axis)
